@@ -1,0 +1,41 @@
+# fastai_remedies: install / test / demo / bench. Every target installs what is missing first (and only that).
+SHELL := /bin/bash
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+# The torch/torchvision pair checked on these machines (see ../shared/DESIGN.md §2); installed only when torch is missing.
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+export MPLBACKEND := Agg
+export PYTHONWARNINGS := ignore::FutureWarning
+
+.PHONY: install test test-fast demo bench readme check-export check-clean check-readme
+
+install:
+	@$(PYTHON) -c "import torch, torchvision" 2>/dev/null || $(PIP) install $(TORCH_PINS)
+	@if $(PYTHON) tests/check_install.py; then echo "make install: everything is already installed"; \
+	 else $(PIP) install -e ".[dev]" && $(PYTHON) tests/check_install.py; fi
+
+check-export: install
+	$(PYTHON) tests/nochange.py fastai_remedies -- nbdev-export
+check-clean: install
+	$(PYTHON) tests/nochange.py nbs -- nbdev-clean
+check-readme: install
+	$(PYTHON) tests/nochange.py README.md -- $(MAKE) -s readme
+
+readme:
+	$(PYTHON) -m nbconvert --to markdown --log-level WARN --stdout nbs/index.ipynb > README.md
+
+# everything: generated code and README up to date, clean notebooks, every notebook (slow cells too), pytest
+test: check-export check-clean check-readme
+	nbdev-test --flags slow --timing
+	$(PYTHON) -m pytest tests/ -q -p no:cacheprovider
+
+# the edit loop: same checks, without the slow notebook cells
+test-fast: check-export check-clean
+	nbdev-test --timing
+	$(PYTHON) -m pytest tests/ -q -p no:cacheprovider
+
+demo: install
+	fastai-remedies gap --data digits --epochs 30 --out demo_out
+
+bench: install
+	$(PYTHON) tests/bench_gap.py

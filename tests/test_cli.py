@@ -1,0 +1,49 @@
+"The installed `fastai-remedies` console script, run as a user runs it: a real process, real training, real files."
+import json, os, subprocess, sys
+from pathlib import Path
+import pytest
+
+def run(*args, cwd=None):
+    env = {**os.environ, 'MPLBACKEND': 'Agg'}
+    return subprocess.run(['fastai-remedies', *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+def test_gap_writes_table_plot_and_report(tmp_path):
+    out = tmp_path/'nested'/'out'
+    r = run('gap', '--data', 'breast_cancer', '--epochs', '6', '--seed', '1', '--out', str(out))
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(out)) == ['gap_plot.png', 'gap_report.json', 'gap_table.csv']
+    assert (out/'gap_plot.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    rep = json.loads((out/'gap_report.json').read_text())
+    assert rep['data'] == 'breast_cancer' and len(rep['epochs_table']) == 6
+    assert rep['phase'] in ('underfit', 'fitting', 'overfit', 'diverged')
+    last = rep['epochs_table'][-1]
+    assert last['gap'] == pytest.approx(last['valid_loss'] - last['honest_loss'])
+    assert f"phase: {rep['phase']}" in r.stdout and rep['diagnosis'] in r.stdout
+    assert (out/'gap_table.csv').read_text().splitlines()[0].startswith('epoch,train_loss,honest_loss,valid_loss,gap')
+
+def test_same_seed_same_table(tmp_path):
+    a, b = tmp_path/'a', tmp_path/'b'
+    for o in (a, b): assert run('gap', '--data', 'wine', '--epochs', '3', '--seed', '5', '--out', str(o)).returncode == 0
+    assert (a/'gap_table.csv').read_text().split('honest_secs')[0] == (b/'gap_table.csv').read_text().split('honest_secs')[0]
+    ta, tb = (json.loads((o/'gap_report.json').read_text())['epochs_table'] for o in (a, b))
+    assert [r['valid_loss'] for r in ta] == [r['valid_loss'] for r in tb]
+
+def test_unknown_data_lists_valid_names(tmp_path):
+    r = run('gap', '--data', 'mnist', '--out', str(tmp_path))
+    assert r.returncode == 2
+    assert "invalid choice: 'mnist'" in r.stderr and "'digits', 'breast_cancer', 'wine', 'diabetes'" in r.stderr
+
+def test_unwritable_out_is_refused_before_training(tmp_path):
+    f = tmp_path/'a_file'; f.write_text('x')
+    r = run('gap', '--data', 'wine', '--out', str(f/'sub'))
+    assert r.returncode == 2
+    assert f"`out` (--out) must be a folder that can be written; got '{f/'sub'}'" in r.stderr
+    assert 'epoch' not in r.stdout  # nothing was trained
+
+def test_bad_epochs(tmp_path):
+    r = run('gap', '--epochs', '0', '--out', str(tmp_path))
+    assert r.returncode == 2 and '`epochs` (--epochs) must be a positive integer; got 0' in r.stderr
+
+def test_help_lists_the_command():
+    r = run('--help')
+    assert r.returncode == 0 and 'gap' in r.stdout
