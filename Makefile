@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
+# console scripts are called from the interpreter's own scripts folder, which need not be on PATH
+BIN := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_path('scripts'))")
 # The torch/torchvision pair checked on these machines (see ../shared/DESIGN.md §2); installed only when torch is missing.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 export MPLBACKEND := Agg
@@ -15,9 +17,9 @@ install:
 	 else $(PIP) install -e ".[dev]" && $(PYTHON) tests/check_install.py; fi
 
 check-export: install
-	$(PYTHON) tests/nochange.py fastai_remedies -- nbdev-export
+	$(PYTHON) tests/nochange.py fastai_remedies -- $(BIN)/nbdev-export
 check-clean: install
-	$(PYTHON) tests/nochange.py nbs -- nbdev-clean
+	$(PYTHON) tests/nochange.py nbs -- $(BIN)/nbdev-clean
 check-readme: install
 	$(PYTHON) tests/nochange.py README.md -- $(MAKE) -s readme
 
@@ -26,16 +28,16 @@ readme:
 
 # everything: generated code and README up to date, clean notebooks, every notebook (slow cells too), pytest
 test: check-export check-clean check-readme
-	nbdev-test --flags slow --timing
+	$(BIN)/nbdev-test --flags slow --timing
 	$(PYTHON) -m pytest tests/ -q -p no:cacheprovider
 
 # the edit loop: same checks, without the slow notebook cells
 test-fast: check-export check-clean
-	nbdev-test --timing
+	$(BIN)/nbdev-test --timing
 	$(PYTHON) -m pytest tests/ -q -p no:cacheprovider
 
 demo: install
-	fastai-remedies gap --data digits --epochs 30 --out demo_out
+	$(BIN)/fastai-remedies gap --data digits --epochs 30 --out demo_out
 
 bench: install
 	$(PYTHON) tests/bench_gap.py

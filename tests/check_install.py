@@ -1,7 +1,7 @@
 """Exit 0 when everything `make install` would install is already there: torch, every requirement and dev requirement of
 settings.ini at a satisfying version, and fastai_remedies installed (editable) from *this* checkout with its console
 script. Exit 1 otherwise, naming what is missing."""
-import shlex, shutil, sys
+import shlex, shutil, sys, sysconfig
 from configparser import ConfigParser
 from importlib import metadata
 from pathlib import Path
@@ -23,5 +23,5 @@ try:
     spec = importlib.util.find_spec(cfg['DEFAULT']['lib_path'])
     if spec is None or root not in Path(spec.origin).resolve().parents: missing.append(f"fastai_remedies from {root}")
 except Exception as e: missing.append(f"fastai_remedies ({e})")
-if shutil.which('fastai-remedies') is None: missing.append("the fastai-remedies console script")
+if not (Path(sysconfig.get_path('scripts'))/'fastai-remedies').exists(): missing.append("the fastai-remedies console script")
 if missing: sys.exit(print("check_install: missing " + "; ".join(missing)) or 1)

@@ -1,11 +1,12 @@
 "The installed `fastai-remedies` console script, run as a user runs it: a real process, real training, real files."
-import json, os, subprocess, sys
+import json, os, subprocess, sys, sysconfig
 from pathlib import Path
 import pytest
 
 def run(*args, cwd=None):
     env = {**os.environ, 'MPLBACKEND': 'Agg'}
-    return subprocess.run(['fastai-remedies', *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+    exe = Path(sysconfig.get_path('scripts'))/'fastai-remedies'  # where pip put the console script
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
 
 def test_gap_writes_table_plot_and_report(tmp_path):
     out = tmp_path/'nested'/'out'

@@ -1,5 +1,5 @@
-"The packaging decision of ../shared/DESIGN.md §3: settings.ini is the one home of metadata; pyproject.toml holds only
-[build-system] and [tool.nbdev], which must agree with it; the installed package is this checkout."
+"""The packaging decision of ../shared/DESIGN.md §3: settings.ini is the one home of metadata; pyproject.toml holds only
+[build-system] and [tool.nbdev], which must agree with it; the installed package is this checkout."""
 import shlex, tomllib
 from configparser import ConfigParser
 from importlib import metadata
