@@ -41,3 +41,4 @@ demo: install
 
 bench: install
 	$(PYTHON) tests/bench_gap.py
+	$(PYTHON) tests/bench_awd.py
