@@ -8,6 +8,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'fastai_remedies.awd.SafeWeightDropout._setweights': ( 'awd.html#safeweightdropout._setweights',
                                                                                             'fastai_remedies/awd.py'),
                                      'fastai_remedies.awd._awd_encoder': ('awd.html#_awd_encoder', 'fastai_remedies/awd.py'),
+                                     'fastai_remedies.awd._awd_learner': ('awd.html#_awd_learner', 'fastai_remedies/awd.py'),
                                      'fastai_remedies.awd._base_config': ('awd.html#_base_config', 'fastai_remedies/awd.py'),
                                      'fastai_remedies.awd._check_arch': ('awd.html#_check_arch', 'fastai_remedies/awd.py'),
                                      'fastai_remedies.awd._lm_dls': ('awd.html#_lm_dls', 'fastai_remedies/awd.py'),
