@@ -15,7 +15,8 @@ from .gap import GapMonitor
 
 # %% auto #0
 __all__ = ['PAPER_TO_FASTAI', 'DROPOUT_KEYS', 'PRESET_KEYS', 'PRESET_SOURCES', 'KINDS', 'AWDConfig', 'awd_preset', 'awd_presets',
-           'awd_dropouts', 'SafeWeightDropout', 'awd_lm_learner', 'awd_classifier_learner', 'awd_experiment']
+           'awd_kind', 'awd_dropouts', 'SafeWeightDropout', 'awd_lm_learner', 'awd_classifier_learner',
+           'awd_experiment']
 
 # %% ../nbs/40_awd.ipynb #8532c174
 PAPER_TO_FASTAI = dict(dropoute='embed_p', dropouti='input_p', wdrop='weight_p', dropouth='hidden_p', dropout='output_p')
@@ -90,12 +91,19 @@ def awd_presets(kind:str|None=None, # 'lm', 'clas', or None for both
 def _awd_encoder(model):
     return first(m for m in model.modules() if isinstance(m, AWD_LSTM))
 
+def _head(model): return model[1] if isinstance(model, nn.Sequential) and len(model) > 1 else None
+
+def awd_kind(model:nn.Module)->str|None:
+    "'lm' for a fastai AWD-LSTM language model, 'clas' for an AWD-LSTM classifier, None for any other model"
+    if _awd_encoder(model) is None: return None
+    return 'lm' if hasattr(_head(model), 'output_dp') else 'clas'
+
 def awd_dropouts(model:nn.Module, # A fastai AWD-LSTM language model or text classifier
                 )->dict:
     "The five AWD-LSTM dropout probabilities of `model`, read from its modules"
     enc = _awd_encoder(model)
     check_arg(enc is not None, 'model', type(model).__name__, 'a fastai AWD-LSTM model (language model or classifier)')
-    head = model[1] if isinstance(model, nn.Sequential) and len(model) > 1 else None
+    head = _head(model)
     out = getattr(getattr(head, 'output_dp', None), 'p', None)  # language model: LinearDecoder
     if out is None and head is not None:  # classifier: the first dropout of the pooling head
         out = first((m.p for m in head.modules() if isinstance(m, nn.Dropout)), 0.)

@@ -125,15 +125,17 @@ def _dropout_p(m):
 def active_remedies(learn:Learner)->dict:
     "The rung 2-4 remedies active on `learn`: mixing callbacks, BatchNorm layers, dropout types, an AWD-LSTM"
     mods = list(learn.model.modules())
+    awd = any(isinstance(m, AWD_LSTM) for m in mods)
     return dict(mixing=[type(cb).__name__ for cb in learn.cbs if isinstance(cb, MixHandler) or 'mix' in type(cb).__name__.lower()],
                 batchnorm=sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in mods),
                 dropout=sorted({type(m).__name__ for m in mods if _dropout_p(m) > 0}),
-                awd=any(isinstance(m, AWD_LSTM) for m in mods), awd_dropouts=_awd_dropouts(learn.model))
+                awd=awd, awd_dropouts=_awd_dropouts(learn.model) if awd else None)
 
 def _awd_dropouts(model):
-    if not _has('awd') or not any(isinstance(m, AWD_LSTM) for m in model.modules()): return None
-    from fastai_remedies.awd import awd_dropouts
-    return awd_dropouts(model)
+    "An AWD-LSTM's five dropouts and its `kind` ('lm' or 'clas'), when fastai_remedies' `awd` module is installed"
+    if not _has('awd'): return None
+    from fastai_remedies.awd import awd_dropouts, awd_kind
+    return dict(awd_dropouts(model), kind=awd_kind(model))
 
 # %% ../nbs/10_gap.ipynb #c2b859a9
 def _data_kind(learn, dl):
@@ -150,7 +152,8 @@ def _awd_rung(active):
     if not _has('awd'): return 4, ("rung 4 — more dropout of the AWD-LSTM types (fastai: `language_model_learner(dls, "
                                    "AWD_LSTM, drop_mult=1.5)`); fastai_remedies' AWD presets (`awd`) are not in this version yet")
     from fastai_remedies.awd import awd_preset, DROPOUT_KEYS
-    heavy, cur = awd_preset('heavy', 'lm'), active.get('awd_dropouts') or {}
+    cur = active.get('awd_dropouts') or {}
+    heavy = awd_preset('heavy', cur.get('kind', 'lm'))  # the classifier's `heavy` is heavier than the language model's
     if cur and all(cur[k] >= heavy[k] for k in DROPOUT_KEYS):
         return 5, "rung 5 — only now, a smaller model: the AWD-LSTM already has `heavy` dropouts or more"
     return 4, ("rung 4 — dropout of different types throughout: the AWD-LSTM presets, e.g. "
@@ -162,12 +165,14 @@ def next_rung(active:dict, # From `active_remedies`
              )->tuple:
     "The next ladder rung to try when overfitting, and the call to make: (rung, advice)"
     if not active['mixing']:
-        if kind in ('image', 'other') or _has('manifold'):
-            how = ("`learn.fit_one_cycle(n, cbs=MixUp())` with `from fastai_remedies.mix import MixUp`" if kind in ('image', 'other') and _has('mix') else
+        if kind in ('image', 'other'):
+            how = ("`learn.fit_one_cycle(n, cbs=MixUp())` with `from fastai_remedies.mix import MixUp`" if _has('mix') else
                    "fastai's own `learn.fit_one_cycle(n, cbs=MixUp())` (`from fastai.callback.mixup import MixUp`); "
-                   "fastai_remedies' own rung-2 module `mix` is not in this version yet" if kind in ('image', 'other') else
-                   "`learn.fit_one_cycle(n, cbs=ManifoldMixup())` with `from fastai_remedies.manifold import ManifoldMixup`")
+                   "fastai_remedies' own rung-2 module `mix` is not in this version yet")
             return 2, f"rung 2 — create more data by augmentation: mixing. {how}"
+        if _has('manifold'):
+            return 2, ("rung 2 — create more data by augmentation: mixing. `learn.fit_one_cycle(n, cbs=ManifoldMixup())` "
+                       "with `from fastai_remedies.manifold import ManifoldMixup`")
         rung, how = next_rung({**active, 'mixing': ['(none for this data yet)']}, kind)
         return rung, (f"rung 2 — mixing — needs hidden-layer mixing for {kind} data (fastai's input-level MixUp cannot "
                       f"mix categorical codes or token ids), and fastai_remedies' rung-2 module `manifold` is not in this "
