@@ -42,3 +42,4 @@ demo: install
 bench: install
 	$(PYTHON) tests/bench_gap.py
 	$(PYTHON) tests/bench_awd.py
+	$(PYTHON) tests/bench_arch.py
