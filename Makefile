@@ -45,3 +45,4 @@ bench: install
 	MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 $(PYTHON) tests/bench_mix.py
 	$(PYTHON) tests/bench_gap.py
 	$(PYTHON) tests/bench_awd.py
+	$(PYTHON) tests/bench_arch.py
