@@ -26,14 +26,17 @@ check-readme: install
 readme:
 	$(PYTHON) -m nbconvert --to markdown --log-level WARN --stdout nbs/index.ipynb > README.md
 
+# nbdev-test runs one notebook per core: one torch thread each, or the two notebooks' thread pools fight over 2 cores
+NBTEST := OMP_NUM_THREADS=1 $(BIN)/nbdev-test
+
 # everything: generated code and README up to date, clean notebooks, every notebook (slow cells too), pytest
 test: check-export check-clean check-readme
-	$(BIN)/nbdev-test --flags slow --timing
+	$(NBTEST) --flags slow --timing
 	$(PYTHON) -m pytest tests/ -q -p no:cacheprovider
 
 # the edit loop: same checks, without the slow notebook cells
 test-fast: check-export check-clean
-	$(BIN)/nbdev-test --timing
+	$(NBTEST) --timing
 	$(PYTHON) -m pytest tests/ -q -p no:cacheprovider
 
 demo: install

@@ -120,6 +120,7 @@ def _has(mod): return importlib.util.find_spec(f'fastai_remedies.{mod}') is not 
 def _dropout_p(m):
     if isinstance(m, nn.modules.dropout._DropoutNd): return m.p
     if 'Dropout' in type(m).__name__: return max([getattr(m, a, 0.) or 0. for a in ('p','weight_p','embed_p')])
+    if 'DropPath' in type(m).__name__: return getattr(m, 'p', 0.) or 0.   # stochastic depth (timm, fastai_remedies.arch)
     return 0.
 
 def active_remedies(learn:Learner)->dict:
@@ -189,7 +190,9 @@ def next_rung(active:dict, # From `active_remedies`
                "`tabular_learner(ps=...)`); fastai_remedies' rung-4 builder `arch` is not in this version yet")
         return 4, f"rung 4 — regularise: dropout in the last layer or two. {how}"
     if len(active['dropout']) < 2:
-        how = ("`regularize(model, embed_p=..., weight_p=...)` with `from fastai_remedies.arch import regularize`" if _has('arch') else
+        how = ("`remedy_learner(dls, model, embed_p=..., weight_p=..., hidden_p=..., drop_path=...)` or `learn.add_remedies(...)` "
+               "with `from fastai_remedies.arch import remedy_learner` (its `bn=True` default also adds BatchNorm where "
+               "layers lack it; `bn=False` adds dropout only)" if _has('arch') else
                "embedding dropout, weight dropout and dropout on hidden layers as AWD-LSTM does; fastai_remedies' "
                "rung-4 builder `arch` is not in this version yet")
         return 4, f"rung 4 — regularise more: dropout of different types throughout the model. {how}"
