@@ -40,7 +40,7 @@ test-fast: check-export check-clean
 	$(PYTHON) -m pytest tests/ -q -p no:cacheprovider
 
 demo: install
-	$(BIN)/fastai-remedies gap --data digits --epochs 30 --out demo_out
+	$(BIN)/fastai-remedies ladder --data digits --epochs 20 --out demo_out
 
 # bench_mix times memory-bound kernels on 6 MB batches: glibc keeps freed memory (as it does in a training loop, where
 # its mmap threshold has grown), so per-call page faults on fresh allocations do not drown the differences measured
@@ -49,3 +49,4 @@ bench: install
 	$(PYTHON) tests/bench_gap.py
 	$(PYTHON) tests/bench_awd.py
 	$(PYTHON) tests/bench_arch.py
+	$(PYTHON) tests/bench_ladder.py

@@ -8,10 +8,11 @@ import argparse, json, os, sys, tempfile, time, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DATA_NAMES', 'gap_command', 'main']
+__all__ = ['DATA_NAMES', 'LADDER_DATA', 'gap_command', 'ladder_command', 'main']
 
 # %% ../nbs/60_cli.ipynb #0de05425
 DATA_NAMES = ('digits', 'breast_cancer', 'wine', 'diabetes')  # kept equal to `fastai_remedies.data.DATASETS` (tested)
+LADDER_DATA = DATA_NAMES + ('pydoc',)  # pydoc: Python documentation paragraphs classified by topic
 
 def _parser():
     p = argparse.ArgumentParser(prog='fastai-remedies', description='A fastai tool for every rung of the overfitting ladder')
@@ -22,6 +23,13 @@ def _parser():
     g.add_argument('--lr', type=float, default=1e-2, help='maximum learning rate (default: 1e-2)')
     g.add_argument('--seed', type=int, default=42, help='seed of the split and of training (default: 42)')
     g.add_argument('--out', default='gap_out', help='folder for gap_plot.png, gap_table.csv, gap_report.json (default: gap_out)')
+    l = sub.add_parser('ladder', help='walk the whole ladder on embedded data: every rung, kept only if it helps')
+    l.add_argument('--data', default='digits', choices=LADDER_DATA, help='embedded dataset (default: digits)')
+    l.add_argument('--epochs', type=int, default=20, help='epochs of fit_one_cycle per rung (default: 20)')
+    l.add_argument('--lr', type=float, default=None, help='maximum learning rate (default: from lr_find on the baseline)')
+    l.add_argument('--seed', type=int, default=42, help='seed of the split and of every rung (default: 42)')
+    l.add_argument('--out', default='ladder_out', help='folder for report.md, ladder_plot.png, results.json (default: ladder_out)')
+    l.add_argument('--json', action='store_true', help='print results.json instead of the table')
     return p
 
 # %% ../nbs/60_cli.ipynb #c441421b
@@ -71,6 +79,52 @@ def gap_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wi
         print(f"\nphase: {gm.phase}\n\n{gm.diagnose()}\n\nwrote {path/'gap_plot.png'}, {path/'gap_table.csv'}, {path/'gap_report.json'}")
     return gm
 
+# %% ../nbs/60_cli.ipynb #fe1dc846
+def _ladder_for(data:str, seed:int, epochs:int, lr):
+    "A `RemedyLadder` on embedded dataset `data`"
+    from fastai_remedies.ladder import RemedyLadder
+    if data != 'pydoc':
+        from fastai_remedies.data import get_dls
+        return RemedyLadder(get_dls(data, seed=seed), epochs=epochs, lr=lr, seed=seed)
+    from fastai.text.all import AWD_LSTM, awd_lstm_clas_config, get_text_classifier, RNNCallback, CrossEntropyLossFlat, accuracy
+    from fastai_remedies.data import text_clas_dls
+    dls = text_clas_dls(seed=seed)
+    cfg = {**awd_lstm_clas_config, **{k: 0. for k in awd_lstm_clas_config if k.endswith('_p')}, 'emb_sz': 100, 'n_hid': 200, 'n_layers': 2}
+    def model(): return get_text_classifier(AWD_LSTM, len(dls.vocab[0]), dls.c, config=cfg)
+    def smaller(): return get_text_classifier(AWD_LSTM, len(dls.vocab[0]), dls.c, config={**cfg, 'emb_sz': 50, 'n_hid': 100, 'n_layers': 1})
+    return RemedyLadder(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, epochs=epochs, lr=lr, seed=seed,
+                        smaller=smaller, cbs=[RNNCallback()])
+
+def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wine, diabetes or pydoc
+                   epochs:int=20, # Epochs of `fit_one_cycle` per rung
+                   seed:int=42, # Seed of the split and of every rung
+                   out:str='ladder_out', # Folder for report.md, ladder_plot.png, results.json
+                   as_json:bool=False, # Print results.json instead of the table
+                   lr:float|None=None, # Maximum learning rate (None: from lr_find)
+                   quiet:bool=False): # Print nothing
+    "Run `RemedyLadder` on `data`; print the table and recommendation; write the report, the plot and the results to `out`"
+    if data not in LADDER_DATA: raise ValueError(f"`data` (--data) must be one of {', '.join(LADDER_DATA)}; got {data!r}")
+    if epochs < 1: raise ValueError(f"`epochs` (--epochs) must be a positive integer; got {epochs}")
+    if lr is not None and not lr > 0: raise ValueError(f"`lr` (--lr) must be a positive number; got {lr}")
+    path = _writable_dir(out)
+    import matplotlib; matplotlib.use('Agg')
+    lad = _ladder_for(data, seed, epochs, lr)
+    lad.quiet = quiet or as_json
+    res = lad.run()   # Ctrl-C inside returns the rungs finished so far, marked `interrupted`
+    d = res.to_dict()
+    d.update(data=data)
+    (path/'results.json').write_text(json.dumps(d, indent=2))
+    (path/'report.md').write_text(res.report_md(f"fastai_remedies ladder on {data}"))
+    if res.rows and res.table.valid_loss.notna().any(): res.plot().savefig(path/'ladder_plot.png', dpi=100, bbox_inches='tight')
+    if as_json: print(json.dumps(d, indent=2))
+    elif not quiet:
+        import pandas as pd
+        with pd.option_context('display.width', 200, 'display.max_colwidth', 40):
+            print(res.table.drop(columns='note').to_string(index=False, float_format=lambda x: f'{x:.4f}'))
+        print(f"\n{res.recommendation if res.rows else 'interrupted before any rung finished'}\n\nwrote {path/'report.md'}, "
+              f"{path/'ladder_plot.png'}, {path/'results.json'}" + (" (partial: interrupted)" if res.interrupted else ''))
+    return res
+
 # %% ../nbs/60_cli.ipynb #fbfd8d43
 def main(argv:list|None=None):
     "Entry point of the `fastai-remedies` console script"
@@ -78,4 +132,7 @@ def main(argv:list|None=None):
     args = parser.parse_args(argv)
     try:
         if args.command == 'gap': gap_command(args.data, args.epochs, args.lr, args.seed, args.out)
+        if args.command == 'ladder':
+            res = ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr)
+            if res.interrupted: sys.exit(130)
     except ValueError as e: parser.exit(2, f"fastai-remedies {args.command}: error: {e}\n")
