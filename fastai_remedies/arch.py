@@ -13,6 +13,7 @@ from fastai.layers import Embedding as FastaiEmbedding
 from fastai.text.models.awdlstm import dropout_mask, RNNDropout, WeightDropout, EmbeddingDropout
 from .data import check_arg
 from .awd import SafeWeightDropout
+from .gap import copy_model
 import copy as _copy
 
 # %% auto #0
@@ -406,7 +407,7 @@ def regularize(model:nn.Module, # Any PyTorch model
               "'head', 'all' or a positive number of last Linear layers")
     check_arg(bn_bias in ('fold', 'keep'), 'bn_bias', bn_bias, "'fold' or 'keep'")
     check_arg(method in ('auto', 'fx', 'modules'), 'method', method, "'auto', 'fx' or 'modules'")
-    m = model if inplace else _copy.deepcopy(model)
+    m = model if inplace else copy_model(model)   # copy_model: also AWD-LSTM's WeightDropout
     gm, why = None, "method='modules' was asked for"
     if method != 'modules':
         try: gm, why = _trace(m), 'traced with torch.fx'

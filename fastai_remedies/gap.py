@@ -10,13 +10,13 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.mixup import MixHandler
 from fastai.tabular.core import TabularPandas
-from fastai.text.models.awdlstm import AWD_LSTM
+from fastai.text.models.awdlstm import AWD_LSTM, WeightDropout
 from .data import check_arg
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
 __all__ = ['PHASES', 'preserve_rng', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'active_remedies',
-           'next_rung', 'GapMonitor', 'OverfitCheck']
+           'next_rung', 'GapMonitor', 'OverfitCheck', 'copy_model']
 
 # %% ../nbs/10_gap.ipynb #5b1736a8
 @contextlib.contextmanager
@@ -506,6 +506,13 @@ class _StopBelow(Callback):
         stalled = len(c) > self.patience and min(c[-self.patience:]) > 0.99*min(c[:-self.patience])
         if not math.isfinite(v) or v < self.thresh or stalled: raise CancelFitException()
 
+def copy_model(model:nn.Module)->nn.Module:
+    "A deep copy of `model`, also when fastai's `WeightDropout` holds a non-leaf weight (AWD-LSTM models)"
+    with torch.no_grad():   # WeightDropout keeps `raw_w.clone()` on its module: re-made here as a leaf
+        for m in model.modules():
+            if isinstance(m, WeightDropout): m.reset()
+    return _copy.deepcopy(model)
+
 _STRUCTURAL_CBS = ('ModelResetter', 'RNNCallback', 'MixedPrecision', 'ChannelsLast')
 
 # %% ../nbs/10_gap.ipynb #b6b7558b
@@ -552,7 +559,7 @@ def overfit_check(self:Learner,
         set_seed(seed)
         dl_eval = honest_dl(self.dls, n_items, seed, bs=bs)
         dl_train = honest_dl(self.dls, n_items, seed, bs=bs, shuffle=True)
-        model = _copy.deepcopy(self.model)
+        model = copy_model(self.model)
         cbs = [_copy.copy(cb) for cb in self.cbs if type(cb).__name__ in _STRUCTURAL_CBS]
         learn = Learner(DataLoaders(dl_train, dl_eval, device=getattr(self.dls, 'device', None)), model,
                         loss_func=self.loss_func, opt_func=self.opt_func, lr=lr, splitter=self.splitter, cbs=cbs,
