@@ -121,6 +121,7 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
     if as_json: print(json.dumps(d, indent=2))
     elif not quiet:
         import pandas as pd
+        print()   # after the progress bars' last carriage return
         with pd.option_context('display.width', 200, 'display.max_colwidth', 40):
             print(res.table.drop(columns='note').to_string(index=False, float_format=lambda x: f'{x:.4f}'))
         print(f"\n{res.recommendation if res.rows else 'interrupted before any rung finished'}\n\nwrote {path/'report.md'}, "

@@ -48,3 +48,23 @@ def test_bad_epochs(tmp_path):
 def test_help_lists_the_command():
     r = run('--help')
     assert r.returncode == 0 and 'gap' in r.stdout
+
+def test_ladder_writes_report_plot_and_results(tmp_path):
+    out = tmp_path/'ladder'
+    r = run('ladder', '--data', 'wine', '--epochs', '3', '--seed', '2', '--out', str(out))
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(out)) == ['ladder_plot.png', 'report.md', 'results.json']
+    assert (out/'ladder_plot.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    res = json.loads((out/'results.json').read_text())
+    names = [row['name'] for row in res['rungs']]
+    assert names[:2] == ['baseline', 'more_data'] and names[-1] == 'smaller' and res['data'] == 'wine'
+    assert res['recommendation'].splitlines()[0] in r.stdout and '## Recommendation' in (out/'report.md').read_text()
+
+def test_ladder_json_and_bad_input(tmp_path):
+    r = run('ladder', '--data', 'breast_cancer', '--epochs', '1', '--json', '--out', str(tmp_path/'j'))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)['data'] == 'breast_cancer'
+    r = run('ladder', '--data', 'cifar', '--out', str(tmp_path))
+    assert r.returncode == 2 and "invalid choice: 'cifar'" in r.stderr and "'pydoc'" in r.stderr
+    r = run('ladder', '--epochs', '-2', '--out', str(tmp_path))
+    assert r.returncode == 2 and '`epochs` (--epochs) must be a positive integer; got -2' in r.stderr
