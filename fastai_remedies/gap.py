@@ -71,6 +71,9 @@ def honest_dl(dls:DataLoaders, # The Learner's `DataLoaders`
     train_ds = dls.train.dataset
     idxs = subset_idxs(len(train_ds), n_items, seed, name)
     tmpl = dls.loaders[1] if len(dls.loaders) > 1 else dls.train
+    # under fastai's distributed training the loaders are `DistributedDL`s: every rank measures the whole subset,
+    # through the loader they wrap, so the honest loss is the single-process one (not one rank's share)
+    if type(tmpl).__name__ == 'DistributedDL': tmpl = tmpl.dl
     bs = min(ifnone(bs, tmpl.bs), len(idxs))
     with preserve_rng(): dl = tmpl.new(valid_view(train_ds, idxs), bs=bs, shuffle=shuffle, drop_last=False)
     dl.idxs = idxs
