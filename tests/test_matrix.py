@@ -1,0 +1,146 @@
+"""Every tool of the package in every way a fastai user runs a Learner (issue 9's matrix), on one process.
+
+Rows: GapMonitor, overfit_check, each input-mixing callback, a remedy_learner-built model, an AWD preset learner, and
+all of them together. Columns: fit, fit_one_cycle, fine_tune, lr_find then fit, two fits in a row; get_preds, predict,
+validate; export + load_learner + predict (the same predictions); bf16 autocast on the CPU (`CPUAutocast`); fp16 on CUDA (`cuda`, run
+only where a GPU is present); and failure: an exception from another callback mid-epoch, a CancelFitException and a
+KeyboardInterrupt — after which the Learner's loss function, model (same modules, no hooks), callbacks and optimizer
+are exactly as before. Distributed data parallel is `test_ddp.py`."""
+import contextlib, functools, math, warnings
+import pytest, torch, torch.nn as nn
+from fastai.basics import Learner, Callback, CancelFitException, accuracy, set_seed, load_learner
+from fastai.text.all import TextDataLoaders
+from fastai_remedies.data import digits_dls, text_clas_dls, mlp
+from fastai_remedies.gap import GapMonitor
+from fastai_remedies.mix import MixUp, CutMix, CutMixUp
+from fastai_remedies.arch import remedy_learner
+from fastai_remedies.awd import awd_classifier_learner
+warnings.filterwarnings('ignore')
+
+@functools.lru_cache(None)
+def _digits(): return digits_dls(n_train=64, n_valid=64, bs=16)
+@functools.lru_cache(None)
+def _text(): return text_clas_dls(bs=16)
+
+def _plain(cbs=()): return Learner(_digits(), mlp(64, 10, flatten=True), metrics=accuracy, cbs=list(cbs))
+def _awd(): return awd_classifier_learner(_text(), preset='fastai', sizes=dict(emb_sz=32, n_hid=32, n_layers=1), metrics=accuracy)
+def _remedied(cbs=()): return remedy_learner(_digits(), mlp(64, 10, flatten=True), bn=True, ps=0.5, weight_p=0.2,
+                                             metrics=accuracy, cbs=list(cbs))
+
+ROWS = {
+    'GapMonitor':     lambda: _plain([GapMonitor()]),
+    'overfit_check':  lambda: _plain(),
+    'MixUp':          lambda: _plain([MixUp()]),
+    'CutMix':         lambda: _plain([CutMix(mode='elem')]),
+    'CutMixUp':       lambda: _plain([CutMixUp(mode='pair')]),
+    'remedy_learner': lambda: _remedied(),
+    'AWD preset':     lambda: _awd(),
+    'all together':   lambda: _remedied([GapMonitor(), CutMixUp(mode='elem')]),
+}
+
+def _item(learn):
+    "A raw item `predict` accepts"
+    ds = learn.dls.valid_ds
+    return ds.items.iloc[0]['text'] if isinstance(learn.dls, TextDataLoaders) or hasattr(ds.items, 'iloc') else ds[0][0]
+
+def _quiet(f):
+    def g(learn, *args):
+        with learn.no_bar(), learn.no_logging(): return f(learn, *args)
+    return g
+
+def _then_check(learn):
+    "overfit_check is the row's tool: run it before the column's action"
+    if learn._row == 'overfit_check': assert learn.overfit_check(max_epochs=30).losses
+
+@_quiet
+def c_fit(learn, tmp): _then_check(learn); learn.fit(1, 1e-3)
+@_quiet
+def c_fit_one_cycle(learn, tmp): _then_check(learn); learn.fit_one_cycle(1, 1e-3)
+@_quiet
+def c_fine_tune(learn, tmp): _then_check(learn); learn.fine_tune(1, 1e-3, freeze_epochs=1)
+@_quiet
+def c_lr_find_then_fit(learn, tmp):
+    _then_check(learn)
+    w = [p.detach().clone() for p in learn.model.parameters()]
+    learn.lr_find(num_it=10, show_plot=False)
+    assert all(torch.equal(a, b) for a, b in zip(w, learn.model.parameters()))   # lr_find restores the weights
+    learn.fit(1, 1e-3)
+@_quiet
+def c_two_fits(learn, tmp): _then_check(learn); learn.fit(1, 1e-3); learn.fit(1, 1e-3); assert len(learn.recorder.values) == 1
+@_quiet
+def c_get_preds(learn, tmp):
+    learn.fit(1, 1e-3); p, t = learn.get_preds()
+    assert len(p) == len(t) == len(learn.dls.valid_ds) and torch.isfinite(p).all()
+@_quiet
+def c_predict(learn, tmp): learn.fit(1, 1e-3); assert torch.isfinite(learn.predict(_item(learn))[2]).all()
+@_quiet
+def c_validate(learn, tmp):
+    learn.fit(1, 1e-3); a, b = learn.validate(), learn.validate()
+    assert a == b and all(math.isfinite(v) for v in a)
+@_quiet
+def c_export_load_predict(learn, tmp):
+    learn.fit(1, 1e-3)
+    learn.export(tmp/'learn.pkl')
+    back = load_learner(tmp/'learn.pkl')
+    item = _item(learn)
+    assert torch.allclose(back.predict(item)[2], learn.predict(item)[2])
+    assert [type(c).__name__ for c in back.cbs] == [type(c).__name__ for c in learn.cbs]
+class CPUAutocast(Callback):
+    """bf16 autocast on the CPU around forward and loss, as fastai's `MixedPrecision` does on CUDA (its `to_bf16` only
+    autocasts on CUDA: on a CPU it warns and trains in float32); records the dtype of the predictions"""
+    order = 10
+    def before_batch(self): self.ctx = torch.autocast('cpu', dtype=torch.bfloat16); self.ctx.__enter__()
+    def after_pred(self): self.dtypes.add(getattr(self.learn.pred, 'dtype', None))
+    def after_loss(self): self.ctx.__exit__(None, None, None)
+    def after_cancel_batch(self): self.after_loss()
+    def before_fit(self): self.dtypes = set()
+
+@_quiet
+def c_bf16_cpu(learn, tmp):
+    ac = CPUAutocast()
+    _then_check(learn); learn.fit(1, 1e-3, cbs=ac)
+    assert torch.bfloat16 in ac.dtypes and math.isfinite(learn.recorder.values[-1][0])
+@_quiet
+def c_fp16_cuda(learn, tmp):
+    learn.dls.cuda(); learn.model.cuda(); learn.to_fp16(); learn.fit(1, 1e-3)
+    assert math.isfinite(learn.recorder.values[-1][0])
+
+class _Boom(Callback):
+    "Raise `exc` in `at` at the second training batch"
+    def __init__(self, exc, at='after_batch'): self.exc, self.at = exc, at
+    def __getattr__(self, k):
+        if k == self.at: return self._maybe
+        return super().__getattr__(k)
+    def _maybe(self):
+        if self.training and self.iter == 1: raise self.exc
+
+def _snapshot(learn):
+    return (learn.loss_func, list(learn.cbs), [id(m) for m in learn.model.modules()],
+            sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in learn.model.modules()), learn.opt)
+
+def _failure(exc, at):
+    @_quiet
+    def col(learn, tmp):
+        learn.create_opt()
+        before = _snapshot(learn)
+        with pytest.raises((type(exc), Exception)) if not isinstance(exc, CancelFitException) else contextlib.nullcontext():
+            try: learn.fit(1, 1e-3, cbs=_Boom(exc, at))
+            except KeyboardInterrupt: raise Exception('interrupted')
+        assert _snapshot(learn) == before
+    return col
+
+COLS = {'fit': c_fit, 'fit_one_cycle': c_fit_one_cycle, 'fine_tune': c_fine_tune, 'lr_find+fit': c_lr_find_then_fit,
+        'two fits': c_two_fits, 'get_preds': c_get_preds, 'predict': c_predict, 'validate': c_validate,
+        'export+load+predict': c_export_load_predict, 'bf16 (CPU)': c_bf16_cpu, 'fp16 (CUDA)': c_fp16_cuda,
+        'exception mid-epoch': _failure(RuntimeError('boom'), 'after_pred'),
+        'CancelFitException': _failure(CancelFitException(), 'after_batch'),
+        'KeyboardInterrupt': _failure(KeyboardInterrupt(), 'before_batch')}
+
+@pytest.mark.parametrize('col', list(COLS))
+@pytest.mark.parametrize('row', list(ROWS))
+def test_matrix(row, col, tmp_path):
+    if col == 'fp16 (CUDA)' and not torch.cuda.is_available(): pytest.skip('cuda: no GPU on this machine')
+    set_seed(0)
+    learn = ROWS[row]()
+    learn._row = row
+    COLS[col](learn, tmp_path)
