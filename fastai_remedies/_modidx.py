@@ -193,6 +193,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'fastai_remedies.gap._dropout_p': ('gap.html#_dropout_p', 'fastai_remedies/gap.py'),
                                      'fastai_remedies.gap._has': ('gap.html#_has', 'fastai_remedies/gap.py'),
                                      'fastai_remedies.gap._num': ('gap.html#_num', 'fastai_remedies/gap.py'),
+                                     'fastai_remedies.gap._one_process': ('gap.html#_one_process', 'fastai_remedies/gap.py'),
                                      'fastai_remedies.gap._overfit_causes': ('gap.html#_overfit_causes', 'fastai_remedies/gap.py'),
                                      'fastai_remedies.gap._tensors': ('gap.html#_tensors', 'fastai_remedies/gap.py'),
                                      'fastai_remedies.gap.active_remedies': ('gap.html#active_remedies', 'fastai_remedies/gap.py'),

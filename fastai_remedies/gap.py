@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_gap.ipynb #c3e7fa53
 from __future__ import annotations
-import contextlib, importlib.util, inspect, math, random, time, warnings
+import contextlib, importlib.util, inspect, math, os, random, time, warnings
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
@@ -516,6 +516,15 @@ def copy_model(model:nn.Module)->nn.Module:
             if isinstance(m, WeightDropout): m.reset()
     return _copy.deepcopy(model)
 
+@contextlib.contextmanager
+def _one_process():
+    "This process alone: fastai gathers losses across the ranks of a distributed launch (`WORLD_SIZE` > 1) in every fit"
+    ws = os.environ.get('WORLD_SIZE')
+    if ws is not None: os.environ['WORLD_SIZE'] = '1'
+    try: yield
+    finally:
+        if ws is not None: os.environ['WORLD_SIZE'] = ws
+
 _STRUCTURAL_CBS = ('ModelResetter', 'RNNCallback', 'MixedPrecision', 'ChannelsLast')
 
 # %% ../nbs/10_gap.ipynb #b6b7558b
@@ -568,7 +577,7 @@ def overfit_check(self:Learner,
                         loss_func=self.loss_func, opt_func=self.opt_func, lr=lr, splitter=self.splitter, cbs=cbs,
                         wd=self.wd, wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
         stop = _StopBelow(math.inf, patience)
-        with learn.no_bar(), learn.no_logging():
+        with learn.no_bar(), learn.no_logging(), _one_process():
             first = _num(learn.validate()[0])
             stop.thresh = ifnone(thresh, rel_thresh*first)
             if math.isfinite(first) and first >= stop.thresh: learn.fit(max_epochs, lr, cbs=stop)
