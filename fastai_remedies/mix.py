@@ -15,7 +15,7 @@ from .data import check_arg
 
 # %% auto #0
 __all__ = ['MIX_MODES', 'PARTNERS', 'LABEL_MODES', 'check_sched', 'sample_lam', 'partners', 'cut_boxes', 'MixPlan',
-           'resolve_labels', 'mix_losses', 'MixCallback', 'draw_plan', 'MixUp', 'CutMix', 'CutMixUp']
+           'resolve_labels', 'mix_losses', 'Pairing', 'MixCallback', 'draw_plan', 'MixUp', 'CutMix', 'CutMixUp']
 
 # %% ../nbs/20_mix.ipynb #ac569890
 MIX_MODES = ('batch', 'pair', 'elem')
@@ -242,6 +242,20 @@ def mix_losses(lf_none, # Loss returning per-item losses (reduction='none')
     return num.sum() / torch.lerp(w2.reshape(n, -1), w1.reshape(n, -1), W).sum()
 
 # %% ../nbs/20_mix.ipynb #10240a16
+class Pairing:
+    "Who mixes with whom, and how much of each label counts: the default keeps the drawn partners and λ"
+    def setup(self, learn:Learner):
+        "Called by the mixing callback at `before_fit`"
+        self.learn = learn
+    def pair(self, plan:MixPlan, yb:tuple)->MixPlan:
+        "The plan with this pairing's partners (called before anything is mixed)"
+        return plan
+    def label_plan(self, plan:MixPlan, yb:tuple)->MixPlan:
+        "The plan the labels are mixed with (called after the inputs or hidden states are mixed)"
+        return plan
+    def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items() if not k.startswith('_') and k != 'learn')})"
+    def __getstate__(self): return {k: v for k, v in vars(self).items() if k != 'learn' and not k.startswith('_')}
+
 class MixCallback(Callback):
     "Base of the input-level mixing callbacks: options, schedules, clean tail, labels and loss; subclasses draw the plan"
     order, run_valid = 90, False
@@ -254,8 +268,11 @@ class MixCallback(Callback):
                  labels:str='auto', # 'auto' | 'loss' | 'target' | 'multilabel' | 'onehot' (see `resolve_labels`)
                  label_smoothing:float=0., # Label smoothing of the mixed labels, in [0, 1)
                  off_tail:float=0, # Train without mixing at the end: an int ≥ 1 of epochs, or a fraction in (0, 1) of the fit
-                 num_classes:int|None=None): # Classes for labels='onehot' (default: `dls.c`)
+                 num_classes:int|None=None, # Classes for labels='onehot' (default: `dls.c`)
+                 pairing:Pairing|None=None): # Who mixes with whom and label weights from the targets (C-Mixup, Remix, intra-class)
         _check_common(alpha, prob, mode, partner, labels, label_smoothing, off_tail)
+        check_arg(pairing is None or isinstance(pairing, Pairing), 'pairing', pairing,
+                  "None or a `Pairing` (e.g. `CMixup()`, `Remix()`, `IntraClass()` from fastai_remedies.manifold)")
         store_attr()
         self._clear()
 
@@ -280,6 +297,7 @@ class MixCallback(Callback):
         self._clear()
         others = [type(cb).__name__ for cb in self.learn.cbs if isinstance(cb, MixCallback) and cb is not self]
         if others: raise ValueError(f"`cbs` must hold one input-mixing callback; got {type(self).__name__} and {others}")
+        if self.pairing is not None: self.pairing.setup(self.learn)
 
     def before_batch(self):
         "Mix the float inputs (and dense targets) with partners; mix or prepare the labels"
@@ -290,13 +308,25 @@ class MixCallback(Callback):
         fl = [i for i, t in enumerate(xb) if isinstance(t, Tensor) and t.is_floating_point()]
         if not fl: raise TypeError(f"{type(self).__name__} found nothing to mix: the inputs are "
             f"{[getattr(t, 'dtype', type(t).__name__) for t in xb]} and integer inputs (categorical codes, token ids) "
-            "cannot be mixed at the input; mix their embeddings instead (fastai_remedies' hidden-layer mixing)")
-        mode = resolve_labels(self.labels, self.learn.yb, self.label_smoothing)
-        plan = self.last_plan = self.sample_plan(xb[fl[0]], xb[fl[0]].shape[0])
+            "cannot be mixed at the input; mix their embeddings instead (`ManifoldMixup` in fastai_remedies.manifold)")
+        plan = self.draw(xb[fl[0]], xb[fl[0]].shape[0])
         if plan is None: return
         for i in fl: xb[i] = plan.mix(xb[i])
         self.learn.xb = tuple(xb)
-        yb = self.learn.yb
+        self.mix_labels(plan)
+
+    def draw(self, x:Tensor|None, n:int)->MixPlan|None:
+        "Check the labels, then draw this batch's plan (`sample_plan`) and let the `pairing` choose the partners"
+        self._mode = resolve_labels(self.labels, self.learn.yb, self.label_smoothing)
+        plan = self.sample_plan(x, n)
+        if plan is not None and self.pairing is not None: plan = self.pairing.pair(plan, self.learn.yb)
+        self.last_plan = plan
+        return plan
+
+    def mix_labels(self, plan:MixPlan):
+        "Mix the targets (soft labels, dense masks) or prepare the mixed loss, with the `pairing`'s label weights"
+        yb, mode = self.learn.yb, self._mode
+        if self.pairing is not None: plan = self.pairing.label_plan(plan, yb)
         if mode != 'loss':
             self.learn.yb = tuple(plan.mix(self._soft(y, mode), lead=1) for y in yb)
         elif plan.all_cut and all(plan.is_spatial(y, 1) for y in yb):
