@@ -49,3 +49,4 @@ bench: install
 	$(PYTHON) tests/bench_gap.py
 	$(PYTHON) tests/bench_awd.py
 	$(PYTHON) tests/bench_arch.py
+	$(PYTHON) tests/bench_manifold.py

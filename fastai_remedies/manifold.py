@@ -287,7 +287,7 @@ def show_mixable(learn, # A Learner (its `ManifoldMixup`'s `modules` are used wh
     return pd.DataFrame([dict(name=p.name or '(model)', module=type(p.module).__name__, mixes=p.where, kind=p.kind,
                               padding_kept=p.pad_idx is not None) for p in pts])
 
-# %% ../nbs/21_manifold.ipynb #44c2cd2b
+# %% ../nbs/21_manifold.ipynb #c5f02ff4
 class OutputMixup(ManifoldMixup):
     "Mix the model's output logits, λ·z + (1-λ)·z[perm], with the labels mixed alike (classification only)"
     def __init__(self,
@@ -306,7 +306,7 @@ class OutputMixup(ManifoldMixup):
                   "integer class targets (or labels='multilabel'/'target' for float class scores): OutputMixup mixes class "
                   "logits, classification only; for a regression target use ManifoldMixup")
 
-# %% ../nbs/21_manifold.ipynb #9695c94c
+# %% ../nbs/21_manifold.ipynb #7857c2eb
 def _targets(name, yb, want_int:bool, why:str):
     "The first target, checked to be class labels (`want_int`: as a long (n,) tensor) or float regression targets"
     y = yb[0] if len(yb) else None
@@ -340,7 +340,7 @@ class CMixup(Pairing):
         k = torch.where(k.sum(1, keepdim=True) > 0, k, 1 - torch.eye(n, device=k.device))   # all underflowed: uniform
         return _with_perm(plan, torch.multinomial(k, 1).squeeze(1).cpu())
 
-# %% ../nbs/21_manifold.ipynb #6f920897
+# %% ../nbs/21_manifold.ipynb #2ca4348a
 def class_counts(dls:DataLoaders)->Tensor:
     "Items per class in the training set of `dls` (integer class targets)"
     ds = dls.train_ds
@@ -357,11 +357,12 @@ class Remix(Pairing):
         check_arg(isinstance(kappa, numbers.Real) and kappa >= 1, 'kappa', kappa, "a number ≥ 1 (the imbalance ratio)")
         check_arg(isinstance(tau, numbers.Real) and 0 < tau <= 1, 'tau', tau, "a number in (0, 1]")
         store_attr()
-        self._counts = None if counts is None else torch.as_tensor(counts).float()
+        self._counts = None
 
     def setup(self, learn):
         super().setup(learn)
-        if self.counts is None: self._counts = None    # counted from this fit's data on the first batch
+        # the user's counts, or counted from this fit's data on the first batch
+        self._counts = None if self.counts is None else torch.as_tensor(self.counts).float()
 
     def label_plan(self, plan, yb):
         y = _targets('Remix', yb, True, "integer class targets: Remix rebalances class labels; for regression "
@@ -389,7 +390,7 @@ class IntraClass(Pairing):
         perm[order] = order[nxt]
         return _with_perm(plan, perm)
 
-# %% ../nbs/21_manifold.ipynb #a2ad80a8
+# %% ../nbs/21_manifold.ipynb #a8e30a8f
 @patch
 @delegates(ManifoldMixup)
 def manifold_mixup(self:Learner, **kwargs):
