@@ -377,6 +377,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'fastai_remedies.mix._none_reduce': ('mix.html#_none_reduce', 'fastai_remedies/mix.py'),
                                      'fastai_remedies.mix._owns': ('mix.html#_owns', 'fastai_remedies/mix.py'),
                                      'fastai_remedies.mix._plain': ('mix.html#_plain', 'fastai_remedies/mix.py'),
+                                     'fastai_remedies.mix._plain_call': ('mix.html#_plain_call', 'fastai_remedies/mix.py'),
                                      'fastai_remedies.mix._spatial_of': ('mix.html#_spatial_of', 'fastai_remedies/mix.py'),
                                      'fastai_remedies.mix._target_weight': ('mix.html#_target_weight', 'fastai_remedies/mix.py'),
                                      'fastai_remedies.mix._value': ('mix.html#_value', 'fastai_remedies/mix.py'),
