@@ -38,7 +38,8 @@ _ACTS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU, nn.Tanh, nn.
 def _has_params(m): return next(m.parameters(), None) is not None
 def _is_drop(m): return isinstance(m, _NORM_DROP) or any(k in type(m).__name__ for k in ('Dropout', 'DropPath'))
 
-def meaningless(m:nn.Module)->bool:
+def meaningless(m:nn.Module # A module of the model
+               )->bool:
     "Whether mixing the output of `m` is never chosen automatically: dropout, normalisation, containers, reshapes"
     return (_is_drop(m) or type(m) in (nn.Sequential, nn.ModuleList, nn.ModuleDict) or
             isinstance(m, (nn.Flatten, nn.Unflatten, nn.Identity)))
@@ -99,7 +100,8 @@ def _stage_points(model):
             res += [MixPoint(f"{n}.{k}", s, 'output', 'residual stage') for k, s in c.named_children()]
     return res
 
-def auto_points(model:nn.Module)->list:
+def auto_points(model:nn.Module # The Learner's model
+               )->list: # `MixPoint`s, in the model's order
     "The `MixPoint`s chosen automatically in `model` (TabularModel, AWD-LSTM text classifier, CNNs, plain Sequentials)"
     mods = list(model.modules())
     if isinstance(model, TabularModel): return _tabular_points(model, '')
@@ -169,7 +171,8 @@ def _batch_size(learn):
     b = learn.yb[0] if len(learn.yb) else learn.xb[0]
     return b.shape[0]
 
-def remove_mix_hooks(model:nn.Module)->int:
+def remove_mix_hooks(model:nn.Module # A model a `ManifoldMixup` trained
+                    )->int:
     "Remove every hook a `ManifoldMixup` left on `model` (returns how many)"
     k = 0
     for m in model.modules():
@@ -201,7 +204,8 @@ class ManifoldMixup(MixCallback):
         super()._clear()
         self._pending, self.last_point = None, None
 
-    def points(self, model:nn.Module)->list:
+    def points(self, model:nn.Module # The Learner's model
+              )->list:
         "The `MixPoint`s this callback chooses from in `model`"
         return mix_points(model, self.modules)
 
@@ -340,8 +344,9 @@ class CMixup(Pairing):
         k = torch.where(k.sum(1, keepdim=True) > 0, k, 1 - torch.eye(n, device=k.device))   # all underflowed: uniform
         return _with_perm(plan, torch.multinomial(k, 1).squeeze(1).cpu())
 
-# %% ../nbs/21_manifold.ipynb #2ca4348a
-def class_counts(dls:DataLoaders)->Tensor:
+# %% ../nbs/21_manifold.ipynb #0f4bbd90
+def class_counts(dls:DataLoaders # `DataLoaders` with integer class targets
+                )->Tensor: # Items per class, (classes,)
     "Items per class in the training set of `dls` (integer class targets)"
     ds = dls.train_ds
     if hasattr(ds, 'ys'): y = torch.as_tensor(np.asarray(ds.ys).ravel().astype(np.int64))   # TabularPandas: codes

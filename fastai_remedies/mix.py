@@ -244,13 +244,18 @@ def mix_losses(lf_none, # Loss returning per-item losses (reduction='none')
 # %% ../nbs/20_mix.ipynb #10240a16
 class Pairing:
     "Who mixes with whom, and how much of each label counts: the default keeps the drawn partners and λ"
-    def setup(self, learn:Learner):
+    def setup(self, learn:Learner # The Learner being fit
+             ):
         "Called by the mixing callback at `before_fit`"
         self.learn = learn
-    def pair(self, plan:MixPlan, yb:tuple)->MixPlan:
+    def pair(self, plan:MixPlan, # The drawn plan (partners, λ, boxes)
+             yb:tuple # The batch's targets
+            )->MixPlan:
         "The plan with this pairing's partners (called before anything is mixed)"
         return plan
-    def label_plan(self, plan:MixPlan, yb:tuple)->MixPlan:
+    def label_plan(self, plan:MixPlan, # The plan the inputs or hidden states were mixed with
+                   yb:tuple # The batch's targets
+                  )->MixPlan:
         "The plan the labels are mixed with (called after the inputs or hidden states are mixed)"
         return plan
     def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items() if not k.startswith('_') and k != 'learn')})"
