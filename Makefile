@@ -49,4 +49,5 @@ bench: install
 	$(PYTHON) tests/bench_gap.py
 	$(PYTHON) tests/bench_awd.py
 	$(PYTHON) tests/bench_arch.py
+	$(PYTHON) tests/bench_manifold.py
 	$(PYTHON) tests/bench_ladder.py

@@ -15,7 +15,7 @@ from .data import check_arg
 
 # %% auto #0
 __all__ = ['MIX_MODES', 'PARTNERS', 'LABEL_MODES', 'check_sched', 'sample_lam', 'partners', 'cut_boxes', 'MixPlan',
-           'resolve_labels', 'mix_losses', 'MixCallback', 'draw_plan', 'MixUp', 'CutMix', 'CutMixUp']
+           'resolve_labels', 'mix_losses', 'Pairing', 'MixCallback', 'draw_plan', 'MixUp', 'CutMix', 'CutMixUp']
 
 # %% ../nbs/20_mix.ipynb #ac569890
 MIX_MODES = ('batch', 'pair', 'elem')
@@ -242,9 +242,34 @@ def mix_losses(lf_none, # Loss returning per-item losses (reduction='none')
     return num.sum() / torch.lerp(w2.reshape(n, -1), w1.reshape(n, -1), W).sum()
 
 # %% ../nbs/20_mix.ipynb #10240a16
+class Pairing:
+    "Who mixes with whom, and how much of each label counts: the default keeps the drawn partners and λ"
+    def setup(self, learn:Learner # The Learner being fit
+             ):
+        "Called by the mixing callback at `before_fit`"
+        self.learn = learn
+    def pair(self, plan:MixPlan, # The drawn plan (partners, λ, boxes)
+             yb:tuple # The batch's targets
+            )->MixPlan:
+        "The plan with this pairing's partners (called before anything is mixed)"
+        return plan
+    def label_plan(self, plan:MixPlan, # The plan the inputs or hidden states were mixed with
+                   yb:tuple # The batch's targets
+                  )->MixPlan:
+        "The plan the labels are mixed with (called after the inputs or hidden states are mixed)"
+        return plan
+    def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items() if not k.startswith('_') and k != 'learn')})"
+    def __getstate__(self): return {k: v for k, v in vars(self).items() if k != 'learn' and not k.startswith('_')}
+
 class MixCallback(Callback):
     "Base of the input-level mixing callbacks: options, schedules, clean tail, labels and loss; subclasses draw the plan"
     order, run_valid = 90, False
+    _batch_attrs = frozenset({'_plan', '_y2', '_orig_lf', '_lf_none', '_red', '_mode', 'last_plan'})
+    def __setattr__(self, name, value):
+        # per-batch state skips fastai's check that an attribute does not shadow the Learner's (~10 µs per write)
+        if name in self._batch_attrs: object.__setattr__(self, name, value)
+        else: super().__setattr__(name, value)
+
     def __init__(self,
                  alpha:float|Callable=1., # λ ~ Beta(alpha, alpha); a number > 0 or a schedule of training progress
                  prob:float|Callable=1., # Probability of mixing a batch (mode='batch') or an item/pair; number or schedule
@@ -254,8 +279,11 @@ class MixCallback(Callback):
                  labels:str='auto', # 'auto' | 'loss' | 'target' | 'multilabel' | 'onehot' (see `resolve_labels`)
                  label_smoothing:float=0., # Label smoothing of the mixed labels, in [0, 1)
                  off_tail:float=0, # Train without mixing at the end: an int ≥ 1 of epochs, or a fraction in (0, 1) of the fit
-                 num_classes:int|None=None): # Classes for labels='onehot' (default: `dls.c`)
+                 num_classes:int|None=None, # Classes for labels='onehot' (default: `dls.c`)
+                 pairing:Pairing|None=None): # Who mixes with whom and label weights from the targets (C-Mixup, Remix, intra-class)
         _check_common(alpha, prob, mode, partner, labels, label_smoothing, off_tail)
+        check_arg(pairing is None or isinstance(pairing, Pairing), 'pairing', pairing,
+                  "None or a `Pairing` (e.g. `CMixup()`, `Remix()`, `IntraClass()` from fastai_remedies.manifold)")
         store_attr()
         self._clear()
 
@@ -280,6 +308,7 @@ class MixCallback(Callback):
         self._clear()
         others = [type(cb).__name__ for cb in self.learn.cbs if isinstance(cb, MixCallback) and cb is not self]
         if others: raise ValueError(f"`cbs` must hold one input-mixing callback; got {type(self).__name__} and {others}")
+        if self.pairing is not None: self.pairing.setup(self.learn)
 
     def before_batch(self):
         "Mix the float inputs (and dense targets) with partners; mix or prepare the labels"
@@ -290,20 +319,32 @@ class MixCallback(Callback):
         fl = [i for i, t in enumerate(xb) if isinstance(t, Tensor) and t.is_floating_point()]
         if not fl: raise TypeError(f"{type(self).__name__} found nothing to mix: the inputs are "
             f"{[getattr(t, 'dtype', type(t).__name__) for t in xb]} and integer inputs (categorical codes, token ids) "
-            "cannot be mixed at the input; mix their embeddings instead (fastai_remedies' hidden-layer mixing)")
-        mode = resolve_labels(self.labels, self.learn.yb, self.label_smoothing)
-        plan = self.last_plan = self.sample_plan(xb[fl[0]], xb[fl[0]].shape[0])
+            "cannot be mixed at the input; mix their embeddings instead (`ManifoldMixup` in fastai_remedies.manifold)")
+        plan = self.draw(xb[fl[0]], xb[fl[0]].shape[0])
         if plan is None: return
         for i in fl: xb[i] = plan.mix(xb[i])
         self.learn.xb = tuple(xb)
-        yb = self.learn.yb
+        self.mix_labels(plan)
+
+    def draw(self, x:Tensor|None, n:int)->MixPlan|None:
+        "Check the labels, then draw this batch's plan (`sample_plan`) and let the `pairing` choose the partners"
+        self._mode = resolve_labels(self.labels, self.learn.yb, self.label_smoothing)
+        plan = self.sample_plan(x, n)
+        if plan is not None and self.pairing is not None: plan = self.pairing.pair(plan, self.learn.yb)
+        self.last_plan = plan
+        return plan
+
+    def mix_labels(self, plan:MixPlan):
+        "Mix the targets (soft labels, dense masks) or prepare the mixed loss, with the `pairing`'s label weights"
+        yb, mode = self.learn.yb, self._mode
+        if self.pairing is not None: plan = self.pairing.label_plan(plan, yb)
         if mode != 'loss':
             self.learn.yb = tuple(plan.mix(self._soft(y, mode), lead=1) for y in yb)
         elif plan.all_cut and all(plan.is_spatial(y, 1) for y in yb):
             self.learn.yb = tuple(plan.mix(y, lead=1) for y in yb)   # CutMix on masks: paste the same box
         else:
             p = plan.perm.to(yb[0].device)
-            self._plan, self._y2 = plan, tuple(y[p] for y in yb)
+            self._plan, self._y2 = plan, tuple(_plain(y)[p] for y in yb)
 
     def _soft(self, y, mode):
         "Float targets for interpolation: one-hot for 'onehot', smoothed when `label_smoothing`"
@@ -324,10 +365,17 @@ class MixCallback(Callback):
         "The mixed loss; restores the Learner's loss first, whatever happens"
         lf, self.learn.loss_func, self._orig_lf = self._orig_lf, self._orig_lf, None
         plan, self._plan = self._plan, None
+        y1, pred = tuple(_plain(y) for y in yb), _plain(pred)   # fastai's tensor subclasses cost ~0.1 ms per op here
+        if plan.scalar is not None and plan.cut is None and plan.how is not None and not self.label_smoothing and \
+           getattr(lf, 'reduction', 'mean') in ('mean', 'sum'):
+            # one λ and a permutation: the λ-mix of the two reduced losses is the reduced mix (the partners' targets are the
+            # same multiset, so class weights and ignore_index give both the same denominator); two loss calls, no copies
+            call = _plain_call(lf)
+            l2 = call(pred, *self._y2)
+            return l2 + plan.scalar * (call(pred, *y1) - l2)
         if self._lf_none is None: self._lf_none, self._red = _none_reduce(lf, self.label_smoothing)
-        y1 = tuple(yb)
         W = plan.weight(y1[0], lead=1) if plan.cut is not None and plan.is_spatial(y1[0], 1) else plan.lam
-        try: return mix_losses(self._lf_none, self._red, pred, y1, self._y2, W, self._lf_none)
+        try: return mix_losses(_plain_call(self._lf_none), self._red, pred, y1, self._y2, W, self._lf_none)
         except TypeError as e:
             if 'reduction' not in str(e): raise
             raise TypeError(f"labels='loss' needs per-item losses: `loss_func` ({lf!r}) must have a `reduction` attribute "
@@ -343,6 +391,21 @@ class MixCallback(Callback):
     def after_fit(self):
         "Nothing of this fit is kept (the callback pickles small with `learn.export`)"
         self._restore(); self._clear()
+
+def _plain(t):
+    "`t` as a plain `torch.Tensor` (fastai's `TensorBase` subclasses dispatch every op through `__torch_function__`)"
+    return t.as_subclass(Tensor) if isinstance(t, Tensor) and type(t) is not Tensor else t
+
+def _plain_call(lf):
+    "`lf` itself, or for fastai's `BaseLoss` the same steps on plain tensors (its `TensorBase` wrapping costs ~0.2 ms a call)"
+    if not isinstance(lf, BaseLoss) or type(lf).__call__ is not BaseLoss.__call__: return lf
+    def call(inp, targ):
+        inp, targ = inp.transpose(lf.axis, -1).contiguous(), targ.transpose(lf.axis, -1).contiguous()
+        if lf.floatify and targ.dtype != torch.float16: targ = targ.float()
+        if targ.dtype in (torch.int8, torch.int16, torch.int32): targ = targ.long()
+        if lf.flatten: inp = inp.view(-1, inp.shape[-1]) if lf.is_2d else inp.view(-1)
+        return lf.func(inp, targ.view(-1) if lf.flatten else targ)
+    return call
 
 def _heal_loss(learn):
     "Put back a Learner's loss if an interrupted batch left a mixing callback's loss on it"
