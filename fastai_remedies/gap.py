@@ -176,7 +176,9 @@ def next_rung(active:dict, # From `active_remedies`
             return 2, f"rung 2 — create more data by augmentation: mixing. {how}"
         if _has('manifold'):
             return 2, ("rung 2 — create more data by augmentation: mixing. `learn.fit_one_cycle(n, cbs=ManifoldMixup())` "
-                       "with `from fastai_remedies.manifold import ManifoldMixup`")
+                       "with `from fastai_remedies.manifold import ManifoldMixup` (it mixes hidden states, since codes and "
+                       "token ids cannot be mixed; for regression targets add `pairing=CMixup()`, for imbalanced classes "
+                       "`pairing=Remix()`)")
         rung, how = next_rung({**active, 'mixing': ['(none for this data yet)']}, kind)
         return rung, (f"rung 2 — mixing — needs hidden-layer mixing for {kind} data (fastai's input-level MixUp cannot "
                       f"mix categorical codes or token ids), and fastai_remedies' rung-2 module `manifold` is not in this "

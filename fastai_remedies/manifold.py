@@ -55,9 +55,9 @@ def _kind(m):
     if any(isinstance(x, nn.Linear) for x in m.modules()): return 'linear block'
     return type(m).__name__
 
-def _seq_points(seq, prefix=''):
-    "Block outputs of a plain `nn.Sequential` before its output layer"
-    items = list(_flat(seq, prefix))
+def _seq_points(seq, prefix='', items=None):
+    "Block outputs of a plain `nn.Sequential` (or of `items`, (name, module) pairs in call order) before its output layer"
+    items = list(_flat(seq, prefix)) if items is None else items
     last = max((i for i, (_, m) in enumerate(items) if _has_params(m) and not _is_drop(m)), default=0)
     items, res, block = items[:last], [], None
     for i, (n, m) in enumerate(items):
@@ -106,10 +106,15 @@ def auto_points(model:nn.Module # The Learner's model
     mods = list(model.modules())
     if isinstance(model, TabularModel): return _tabular_points(model, '')
     if any(isinstance(m, SentenceEncoder) for m in mods): return _text_points(model)
+    if type(model).__name__ in ('DistributedDataParallel', 'DataParallel'):   # fastai's distributed training wraps the model
+        return [MixPoint(f"module.{p.name}", p.module, p.where, p.kind, p.pad_idx) for p in auto_points(model.module)]
     if type(model) is nn.Sequential or isinstance(model, nn.Sequential) and not _has_params_direct(model):
         tab = [(n, m) for n, m in model.named_children() if isinstance(m, TabularModel)]
         if tab: return _tabular_points(tab[0][1], f"{tab[0][0]}.")
         return _seq_points(model)
+    if isinstance(model, torch.fx.GraphModule):   # e.g. built by `regularize`: its modules in the order the graph calls them
+        items = [(n.target, model.get_submodule(n.target)) for n in model.graph.nodes if n.op == 'call_module']
+        return _seq_points(model, items=items)
     return _stage_points(model)
 
 def _has_params_direct(m): return next(m.parameters(recurse=False), None) is not None

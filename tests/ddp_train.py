@@ -9,6 +9,7 @@ from fastai.basics import *
 from fastai_remedies.data import digits_dls, text_clas_dls, mlp
 from fastai_remedies.gap import GapMonitor
 from fastai_remedies.mix import MixUp, CutMix, CutMixUp, MixCallback
+from fastai_remedies.manifold import ManifoldMixup, OutputMixup
 from fastai_remedies.arch import remedy_learner
 from fastai_remedies.awd import awd_classifier_learner
 from fastai_remedies.distrib import cpu_distrib_ctx
@@ -31,6 +32,8 @@ ROWS = {'GapMonitor': (digits, plain, lambda: [GapMonitor()]),
         'MixUp': (digits, plain, lambda: [GapMonitor(), MixUp()]),
         'CutMix': (digits, plain, lambda: [GapMonitor(), CutMix(mode='elem')]),
         'CutMixUp': (digits, plain, lambda: [GapMonitor(), CutMixUp(mode='pair')]),
+        'ManifoldMixup': (digits, plain, lambda: [GapMonitor(), ManifoldMixup()]),
+        'OutputMixup': (digits, plain, lambda: [GapMonitor(), OutputMixup()]),
         'remedy_learner': (digits, remedied, lambda: [GapMonitor()]),
         'AWD preset': (lambda: text_clas_dls(bs=16), awd, lambda: [GapMonitor()]),
         'all together': (digits, remedied, lambda: [GapMonitor(), CutMixUp(mode='elem')])}

@@ -1,6 +1,6 @@
 """Every tool of the package in every way a fastai user runs a Learner (issue 9's matrix), on one process.
 
-Rows: GapMonitor, overfit_check, each input-mixing callback, a remedy_learner-built model, an AWD preset learner, and
+Rows: GapMonitor, overfit_check, each input-mixing callback, each hidden-layer mixing callback (`manifold`), a remedy_learner-built model, an AWD preset learner, and
 all of them together. Columns: fit, fit_one_cycle, fine_tune, lr_find then fit, two fits in a row; get_preds, predict,
 validate; export + load_learner + predict (the same predictions); bf16 autocast on the CPU (`CPUAutocast`); fp16 on CUDA (`cuda`, run
 only where a GPU is present); and failure: an exception from another callback mid-epoch, a CancelFitException and a
@@ -13,6 +13,7 @@ from fastai.text.all import TextDataLoaders
 from fastai_remedies.data import digits_dls, text_clas_dls, mlp
 from fastai_remedies.gap import GapMonitor
 from fastai_remedies.mix import MixUp, CutMix, CutMixUp
+from fastai_remedies.manifold import ManifoldMixup, OutputMixup
 from fastai_remedies.arch import remedy_learner
 from fastai_remedies.awd import awd_classifier_learner
 warnings.filterwarnings('ignore')
@@ -33,9 +34,12 @@ ROWS = {
     'MixUp':          lambda: _plain([MixUp()]),
     'CutMix':         lambda: _plain([CutMix(mode='elem')]),
     'CutMixUp':       lambda: _plain([CutMixUp(mode='pair')]),
+    'ManifoldMixup':  lambda: _plain([ManifoldMixup()]),
+    'OutputMixup':    lambda: _plain([OutputMixup()]),
+    'ManifoldMixup (AWD text)': lambda: _awd().add_cb(ManifoldMixup()),
     'remedy_learner': lambda: _remedied(),
     'AWD preset':     lambda: _awd(),
-    'all together':   lambda: _remedied([GapMonitor(), CutMixUp(mode='elem')]),
+    'all together':   lambda: _remedied([GapMonitor(), ManifoldMixup()]),
 }
 
 def _item(learn):
