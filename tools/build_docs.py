@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The sidebar: sections in the ladder's order; a notebook belongs to the first section one of whose prefixes starts its name
 SECTIONS = (('', ('index',)),
-            ('Rung 0: the honest gap', ('1',)),
-            ('Rung 2: more data by mixing', ('2',)),
-            ('Rungs 3-4: BatchNorm and dropout', ('3', '4')),
-            ('The ladder, rungs 0 to 5', ('5',)),
+            ('Rung 0', ('1',)),
+            ('Rung 2', ('2',)),
+            ('Rungs 3 and 4', ('3', '4')),
+            ('The whole ladder', ('5',)),
             ('Data', ('0',)),
             ('Command line', ('6',)),
             ('Tutorials', ('7',)),
@@ -63,10 +63,15 @@ def skip_execution(cell)->bool:
 # Execution (in worker processes, one kernel each)
 
 def _worker_init():
-    "Worker setup: kernels inherit one torch thread and matplotlib's inline backend; SIGTERM shuts the kernel down"
+    "Worker setup: kernels inherit one torch thread and matplotlib's inline backend; SIGTERM, or the builder's death, shuts the kernel down"
     os.environ.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', MPLBACKEND=INLINE_BACKEND)
     os.environ.setdefault('PYTHONWARNINGS', 'ignore::FutureWarning')
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the builder's to handle: it stops the workers
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG: no orphan keeps a kernel running
+    except Exception: pass
 
 def _first_line(src:str)->str:
     line = next((l for l in strip_directives(src).splitlines() if l.strip()), '')
@@ -80,7 +85,8 @@ def execute_notebook(args)->dict:
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
     path, start = Path(path), time.perf_counter()
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}},
+                            extra_arguments=['--IPKernelApp.log_level=ERROR'])
     i = -1
     try:
         with client.setup_kernel():
@@ -107,28 +113,34 @@ def failure_message(r:dict)->str:
 
 def execute_all(paths:list, workers:int=2, timeout:int=900, order:dict|None=None, log=print)->dict:
     "Execute `paths` in `workers` processes, longest first (`order`: {name: seconds} of the last build); {path: result}"
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
     order = order or {}
     paths = sorted(paths, key=lambda p: -order.get(Path(p).name, Path(p).stat().st_size / 1e4))
-    results = {}
-    ctx = mp.get_context('spawn')
-    pool = ctx.Pool(max(1, min(workers, len(paths))), initializer=_worker_init, maxtasksperchild=1)
+    results, futs = {}, {}
+    ex = ProcessPoolExecutor(max(1, min(workers, len(paths))), mp_context=mp.get_context('spawn'), initializer=_worker_init,
+                             max_tasks_per_child=1)
     try:
-        for r in pool.imap_unordered(execute_notebook, [(str(p), timeout) for p in paths]):
+        futs = {ex.submit(execute_notebook, (str(p), timeout)): p for p in paths}
+        for f in as_completed(futs):
+            try: r = f.result()
+            except BrokenProcessPool as e:   # the worker died (killed, out of memory)
+                raise BuildError(f"make docs: the process executing {futs[f]} died ({e}); the notebook did not finish") from None
             if not r['ok']: raise BuildError(failure_message(r))
             log(f"  executed {Path(r['path']).name} in {r['seconds']:.0f} s")
             results[r['path']] = r
-        pool.close()
     except BaseException:
-        pool.terminate()
+        for f in futs: f.cancel()
+        for proc in list((getattr(ex, '_processes', None) or {}).values()): proc.terminate()   # stop the notebooks still running
         raise
-    finally: pool.join()
+    finally: ex.shutdown(wait=True, cancel_futures=True)
     return results
 
 # ---------------------------------------------------------------------------------------------------------------------
 # API entries (what `show_doc` shows)
 
 def _fmt_anno(a)->str:
-    if a is inspect.Parameter.empty or a is None: return ''
+    if a is inspect.Parameter.empty or a is None or a is type(None): return ''
     if isinstance(a, str): return a
     return getattr(a, '__qualname__', None) or str(a).replace('typing.', '')
 
@@ -156,17 +168,26 @@ def _signature(obj)->str:
     return f"({', '.join(parts)}){ret}"
 
 def param_rows(obj)->list:
-    "Rows (name, type, default, details) of `obj`'s parameters and return value, from fastcore's docments"
+    "Rows (name, type, default, details) of `obj`'s parameters and return value: the signature, with fastcore's docments"
     from fastcore.docments import docments
-    try: d = docments(obj, full=True)
-    except Exception: return []
+    def docs(f):
+        try: return docments(f, full=True)
+        except Exception: return {}
+    d = docs(obj)
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    for f in (getattr(target, '__delwrap__', None), getattr(obj, '__delwrap__', None)):   # fastcore `@delegates`: the docs of the callee
+        if f is not None: d = {**{k: v for k, v in docs(f).items() if k != 'return'}, **d}
+    try: params = [p for p in inspect.signature(obj).parameters.values() if p.name != 'self']
+    except (TypeError, ValueError): params = []
     rows = []
-    for name, v in d.items():
-        if name == 'self' or not isinstance(v, dict): continue
-        if name == 'return':
-            if v.get('docment') or v.get('anno') not in (None, inspect.Parameter.empty): rows.append(('<em>returns</em>', _fmt_anno(v.get('anno')), '', v.get('docment') or ''))
-            continue
-        rows.append((html.escape(name), _fmt_anno(v.get('anno')), _fmt_default(v.get('default', inspect.Parameter.empty)), v.get('docment') or ''))
+    for p in params:
+        v = d.get(p.name) if isinstance(d.get(p.name), dict) else {}
+        anno = p.annotation if p.annotation is not p.empty else v.get('anno', p.empty)
+        name = ('*' if p.kind == p.VAR_POSITIONAL else '**' if p.kind == p.VAR_KEYWORD else '') + p.name
+        rows.append((html.escape(name), _fmt_anno(anno), _fmt_default(p.default), v.get('docment') or ''))
+    r = d.get('return') if isinstance(d.get('return'), dict) else {}
+    if r.get('docment') or r.get('anno') not in (None, inspect.Parameter.empty):
+        rows.append(('<em>returns</em>', _fmt_anno(r.get('anno')), '', r.get('docment') or ''))
     return rows
 
 def api_entry(name:str, obj, module:str)->str:
@@ -255,6 +276,10 @@ def _lib_name()->str:
     cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini', encoding='utf-8')
     return cfg['DEFAULT'].get('lib_name', 'fastai_remedies') if 'DEFAULT' in cfg else 'fastai_remedies'
 
+def link_pages(md:str)->str:
+    "Markdown links to notebooks point at their pages: `(10_gap.ipynb#x)` and `(nbs/10_gap.ipynb)` (as README.md has them) → `(10_gap.html#x)`"
+    return re.sub(r'\]\((?:\./)?(?:nbs/)?([\w./-]+)\.ipynb(#[^)]*)?\)', lambda m: f"]({m.group(1)}.html{m.group(2) or ''})", md)
+
 def html_cell(block:str):
     "A code cell showing only the HTML `block` (nbconvert sanitises raw cells, not outputs)"
     import nbformat
@@ -274,7 +299,7 @@ def prepare(nb, lib:str)->tuple:
         if c.cell_type == 'raw': continue
         if 'hide' in d or 'default_exp' in d or d.get('include', '') and _false(d['include']): continue
         if c.cell_type == 'markdown':
-            c.source = re.sub(r'\]\(([\w./-]+)\.ipynb(#[^)]*)?\)', lambda m: f"]({m.group(1)}.html{m.group(2) or ''})", c.source)
+            c.source = link_pages(c.source)
             cells.append(c); continue
         if c.cell_type != 'code': continue
         c.source = strip_directives(c.source)
@@ -311,7 +336,7 @@ def prepare(nb, lib:str)->tuple:
     nb.cells = cells
     return nb, symbols
 
-def render_body(nb)->str:
+def render_body(nb, folder:Path)->str:
     "The HTML body of prepared notebook `nb` (nbconvert's basic template, images embedded, no prompts)"
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
@@ -321,18 +346,18 @@ def render_body(nb)->str:
     cfg.TagRemovePreprocessor.enabled = True
     cfg.HTMLExporter.preprocessors = ['nbconvert.preprocessors.TagRemovePreprocessor']
     ex = HTMLExporter(config=cfg, template_name='basic', embed_images=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = ex.from_notebook_node(nb)
+    body, _ = ex.from_notebook_node(nb, resources={'metadata': {'path': str(folder)}})   # images relative to the notebook
     return body
 
 def link_symbols(body:str, index:dict, current:str)->str:
     "Inline `code` naming an exported symbol becomes a link to its API entry"
     def sub(m):
         name = html.unescape(m.group(1)).rstrip('()')
-        if name not in index: return m.group(0)
-        page = index[name]
-        href = f"#{name}" if page == current else f"{page}.html#{name}"
+        if name not in index or re.search(r'<pre[^>]*>$', m.string[max(0, m.start() - 40):m.start()]): return m.group(0)
+        page, full = index[name]
+        href = f"#{full}" if page == current else f"{page}.html#{full}"
         return f'<a class="sym" href="{html.escape(href)}">{m.group(0)}</a>'
-    return re.sub(r'(?<!<pre>)<code>([\w.]+(?:\(\))?)</code>', sub, body)
+    return re.sub(r'<code>([\w.]+(?:\(\))?)</code>', sub, body)
 
 def _css()->str:
     from pygments.formatters import HtmlFormatter
@@ -392,8 +417,11 @@ def build(nbs:Path, out:Path, workers:int=2, timeout:int=900, log=print)->dict:
         for p in pages:
             try: prepared, syms = prepare(p['nb'], lib)
             except Exception as e: raise BuildError(f"make docs: {p['path']} executed, but its API could not be rendered: {type(e).__name__}: {e}") from e
-            for s in syms: index.setdefault(s, p['name'])
-            bodies[p['name']] = render_body(prepared)
+            for s in syms: index.setdefault(s, (p['name'], s))
+        for s, (page, _) in list(index.items()):   # `overfit_check` and `learn.overfit_check` name `Learner.overfit_check` too
+            if '.' in s:
+                for short in (s.split('.', 1)[1], 'learn.' + s.split('.', 1)[1]): index.setdefault(short, (page, s))
+            bodies[p['name']] = render_body(prepared, p['path'].parent)
         css = _css()
         for p in pages:
             body = link_symbols(bodies[p['name']], index, p['name'])
@@ -403,7 +431,7 @@ def build(nbs:Path, out:Path, workers:int=2, timeout:int=900, log=print)->dict:
         timings = {Path(k).name: round(v['seconds'], 1) for k, v in results.items()}
         (tmp/'timings.json').write_text(json.dumps(timings, indent=1))
         (tmp/'pages.json').write_text(json.dumps([dict(name=p['name'], title=page_title(p, project), notebook=str(p['path'].relative_to(nbs)),
-                                                       symbols=[s for s, n in index.items() if n == p['name']]) for p in pages], indent=1))
+                                                       symbols=[s for s, (n, full) in index.items() if n == p['name'] and s == full]) for p in pages], indent=1))
         swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -429,6 +457,7 @@ def main(argv=None):
     p.add_argument('--workers', type=int, default=2, help='notebooks executed at once (default: 2)')
     p.add_argument('--timeout', type=int, default=900, help='seconds per cell (default: 900)')
     a = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # cleaned up like Ctrl-C: workers stopped, temporary site removed
     try: r = build(Path(a.nbs), Path(a.out), workers=a.workers, timeout=a.timeout)
     except BuildError as e:
         print(str(e), file=sys.stderr)
