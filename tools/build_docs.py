@@ -389,8 +389,18 @@ def page_title(p:dict, project:str)->str:
     "The HTML title of page `p`: the project name on the index, else the notebook's H1 and the project"
     return project if p['name'] == 'index' else f"{p['title']} - {project}"
 
-def build(nbs:Path, out:Path, workers:int=2, timeout:int=900, log=print)->dict:
-    "Execute and render every notebook of `nbs` into `out`, atomically: {'pages', 'seconds'}; raises BuildError on failure"
+def _sha(b:bytes)->str:
+    import hashlib
+    return hashlib.sha256(b).hexdigest()[:16]
+
+def source_key(nbs:Path)->str:
+    "A hash of the library's source files: executed notebooks are reused (`--reuse`) only while it and the notebook are unchanged"
+    lib = ROOT/_lib_name()
+    return _sha(b''.join(f.read_bytes() for f in sorted(lib.rglob('*.py')))) if lib.exists() else ''
+
+def build(nbs:Path, out:Path, workers:int=2, timeout:int=900, reuse:bool=False, log=print)->dict:
+    """Execute and render every notebook of `nbs` into `out`, atomically: {'pages', 'seconds'}; raises BuildError on failure.
+    `reuse`: skip executing notebooks whose last executed copy came from the same notebook and library source (for work on the rendering)"""
     import nbformat
     start = time.perf_counter()
     nbs, out = Path(nbs).resolve(), Path(out).resolve()
@@ -401,8 +411,23 @@ def build(nbs:Path, out:Path, workers:int=2, timeout:int=900, log=print)->dict:
     old_timings = {}
     try: old_timings = json.loads((out/'timings.json').read_text())
     except (OSError, ValueError): pass
-    log(f"make docs: executing {len(paths)} notebooks ({workers} at a time)")
-    results = execute_all(paths, workers=workers, timeout=timeout, order=old_timings, log=log)
+    cache = out.parent/f'.{out.name}-executed'   # every executed notebook, with the hash of what produced it
+    key = source_key(nbs)
+    results = {}
+    if reuse:
+        for p in paths:
+            c = cache/f"{p.stem}.ipynb"
+            if c.exists() and json.loads(c.read_text()).get('metadata', {}).get('docs_key') == key + _sha(p.read_bytes()):
+                results[str(p)] = dict(ok=True, path=str(p), nb=c.read_text(), seconds=old_timings.get(p.name, 0.))
+        if results: log(f"make docs: reusing {len(results)} executed notebooks (--reuse; sources unchanged)")
+    todo = [p for p in paths if str(p) not in results]
+    if todo:
+        log(f"make docs: executing {len(todo)} notebooks ({workers} at a time)")
+        results.update(execute_all(todo, workers=workers, timeout=timeout, order=old_timings, log=log))
+    cache.mkdir(exist_ok=True)
+    for p in todo:
+        nb = json.loads(results[str(p)]['nb']); nb.setdefault('metadata', {})['docs_key'] = key + _sha(p.read_bytes())
+        (cache/f"{p.stem}.ipynb").write_text(json.dumps(nb))
     lib, project = _lib_name(), _lib_name()
     pages = []
     for p, name in zip(paths, names):
@@ -413,15 +438,15 @@ def build(nbs:Path, out:Path, workers:int=2, timeout:int=900, log=print)->dict:
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}-build-', dir=out.parent))
     os.chmod(tmp, 0o755)
     try:
-        index, bodies = {}, {}
+        index, bodies, prepared = {}, {}, {}
         for p in pages:
-            try: prepared, syms = prepare(p['nb'], lib)
+            try: prepared[p['name']], syms = prepare(p['nb'], lib)
             except Exception as e: raise BuildError(f"make docs: {p['path']} executed, but its API could not be rendered: {type(e).__name__}: {e}") from e
             for s in syms: index.setdefault(s, (p['name'], s))
         for s, (page, _) in list(index.items()):   # `overfit_check` and `learn.overfit_check` name `Learner.overfit_check` too
             if '.' in s:
                 for short in (s.split('.', 1)[1], 'learn.' + s.split('.', 1)[1]): index.setdefault(short, (page, s))
-            bodies[p['name']] = render_body(prepared, p['path'].parent)
+        for p in pages: bodies[p['name']] = render_body(prepared[p['name']], p['path'].parent)
         css = _css()
         for p in pages:
             body = link_symbols(bodies[p['name']], index, p['name'])
@@ -456,9 +481,11 @@ def main(argv=None):
     p.add_argument('--out', default=str(ROOT/'_docs'), help='site folder (default: _docs)')
     p.add_argument('--workers', type=int, default=2, help='notebooks executed at once (default: 2)')
     p.add_argument('--timeout', type=int, default=900, help='seconds per cell (default: 900)')
+    p.add_argument('--reuse', action='store_true', help='reuse executed notebooks whose notebook and library source are unchanged '
+                   '(for work on the rendering; make docs and make test execute everything)')
     a = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # cleaned up like Ctrl-C: workers stopped, temporary site removed
-    try: r = build(Path(a.nbs), Path(a.out), workers=a.workers, timeout=a.timeout)
+    try: r = build(Path(a.nbs), Path(a.out), workers=a.workers, timeout=a.timeout, reuse=a.reuse)
     except BuildError as e:
         print(str(e), file=sys.stderr)
         print(f"make docs: {a.out} left as it was", file=sys.stderr)
