@@ -62,11 +62,19 @@ def skip_execution(cell)->bool:
 # ---------------------------------------------------------------------------------------------------------------------
 # Execution (in worker processes, one kernel each)
 
+def _stop_worker(*_):
+    "SIGTERM in a worker: kill its kernel, then exit at once (a kernel in the middle of a cell would not shut down politely)"
+    try:
+        import psutil
+        for c in psutil.Process().children(recursive=True): c.kill()
+    except Exception: pass
+    os._exit(1)
+
 def _worker_init():
-    "Worker setup: kernels inherit one torch thread and matplotlib's inline backend; SIGTERM, or the builder's death, shuts the kernel down"
+    "Worker setup: kernels inherit one torch thread and matplotlib's inline backend; SIGTERM, or the builder's death, kills the kernel"
     os.environ.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', MPLBACKEND=INLINE_BACKEND)
     os.environ.setdefault('PYTHONWARNINGS', 'ignore::FutureWarning')
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    signal.signal(signal.SIGTERM, _stop_worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the builder's to handle: it stops the workers
     try:
         import ctypes
