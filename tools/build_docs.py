@@ -119,29 +119,44 @@ def failure_message(r:dict)->str:
     msg = f"make docs: {r['path']} failed to execute at {where}: {r['error']}"
     return msg + (f"\n{r['detail'].strip()}" if r.get('detail') else '')
 
+def _run_one(path:str, timeout:int, result_file:str):
+    "Worker process: execute one notebook and write its result (JSON) to `result_file`"
+    _worker_init()
+    r = execute_notebook((path, timeout))
+    Path(result_file + '.part').write_text(json.dumps(r))
+    os.replace(result_file + '.part', result_file)
+
 def execute_all(paths:list, workers:int=2, timeout:int=900, order:dict|None=None, log=print)->dict:
-    "Execute `paths` in `workers` processes, longest first (`order`: {name: seconds} of the last build); {path: result}"
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+    "Execute `paths`, one process each, `workers` at a time, longest first (`order`: {name: seconds} of the last build); {path: result}"
     order = order or {}
-    paths = sorted(paths, key=lambda p: -order.get(Path(p).name, Path(p).stat().st_size / 1e4))
-    results, futs = {}, {}
-    ex = ProcessPoolExecutor(max(1, min(workers, len(paths))), mp_context=mp.get_context('spawn'), initializer=_worker_init,
-                             max_tasks_per_child=1)
+    queue = sorted(paths, key=lambda p: -order.get(Path(p).name, Path(p).stat().st_size / 1e4))
+    ctx, results, running = mp.get_context('spawn'), {}, {}
+    tmpd = tempfile.mkdtemp(prefix='docs-exec-')
     try:
-        futs = {ex.submit(execute_notebook, (str(p), timeout)): p for p in paths}
-        for f in as_completed(futs):
-            try: r = f.result()
-            except BrokenProcessPool as e:   # the worker died (killed, out of memory)
-                raise BuildError(f"make docs: the process executing {futs[f]} died ({e}); the notebook did not finish") from None
-            if not r['ok']: raise BuildError(failure_message(r))
-            log(f"  executed {Path(r['path']).name} in {r['seconds']:.0f} s")
-            results[r['path']] = r
+        while queue or running:
+            while queue and len(running) < max(1, workers):
+                p = queue.pop(0)
+                f = os.path.join(tmpd, f"{len(results) + len(running)}-{Path(p).stem}.json")
+                proc = ctx.Process(target=_run_one, args=(str(p), timeout, f))
+                proc.start()
+                running[proc] = (p, f)
+            time.sleep(0.2)
+            for proc in [q for q in running if not q.is_alive()]:
+                p, f = running.pop(proc)
+                proc.join()
+                if not os.path.exists(f):
+                    raise BuildError(f"make docs: the process executing {p} died (exit code {proc.exitcode}); the notebook did not finish")
+                r = json.loads(Path(f).read_text())
+                if not r['ok']: raise BuildError(failure_message(r))
+                log(f"  executed {Path(r['path']).name} in {r['seconds']:.0f} s")
+                results[r['path']] = r
     except BaseException:
-        for f in futs: f.cancel()
-        for proc in list((getattr(ex, '_processes', None) or {}).values()): proc.terminate()   # stop the notebooks still running
+        for proc in running: proc.terminate()   # the worker kills its kernel and exits
+        for proc in running:
+            proc.join(10)
+            if proc.is_alive(): proc.kill(); proc.join()
         raise
-    finally: ex.shutdown(wait=True, cancel_futures=True)
+    finally: shutil.rmtree(tmpd, ignore_errors=True)
     return results
 
 # ---------------------------------------------------------------------------------------------------------------------
