@@ -17,16 +17,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The sidebar: sections in the ladder's order; a notebook belongs to the first section one of whose prefixes starts its name
-SECTIONS = (('', ('index',)),
-            ('Rung 0', ('1',)),
-            ('Rung 2', ('2',)),
-            ('Rungs 3 and 4', ('3', '4')),
-            ('The whole ladder', ('5',)),
-            ('Data', ('0',)),
-            ('Command line', ('6',)),
-            ('Tutorials', ('7',)),
-            ('More', ('',)))
+# The sidebar: sections in the ladder's order; a notebook belongs to the first section whose pattern matches its name
+SECTIONS = (('', r'index$'),
+            ('Rung 0', r'1\d'),
+            ('Rung 2', r'2\d'),
+            ('Rungs 3 and 4', r'[34]\d'),
+            ('The whole ladder', r'5\d'),
+            ('Data', r'0\d'),
+            ('Command line', r'6\d'),
+            ('Tutorials', r'\d+_tutorial'),
+            ('More', r''))
 
 INLINE_BACKEND = 'module://matplotlib_inline.backend_inline'
 
@@ -277,7 +277,8 @@ def nb_title(nb)->tuple:
 def _plain(md:str)->str: return re.sub(r'[`*_]', '', md)
 
 def section_of(name:str)->int:
-    return next(i for i, (_, prefixes) in enumerate(SECTIONS) if name.startswith(prefixes))
+    "The index in SECTIONS of page `name`'s sidebar section"
+    return next(i for i, (_, pat) in enumerate(SECTIONS) if re.match(pat, name))
 
 def sidebar(pages:list, current:str, project:str)->str:
     "The sidebar HTML: pages grouped in SECTIONS' order, `current` marked"
