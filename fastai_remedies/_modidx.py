@@ -263,8 +263,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'fastai_remedies.ladder._EpochBar.before_fit': ( 'ladder.html#_epochbar.before_fit',
                                                                                          'fastai_remedies/ladder.py'),
                                         'fastai_remedies.ladder._call': ('ladder.html#_call', 'fastai_remedies/ladder.py'),
-                                        'fastai_remedies.ladder._cmixup': ('ladder.html#_cmixup', 'fastai_remedies/ladder.py'),
-                                        'fastai_remedies.ladder._has': ('ladder.html#_has', 'fastai_remedies/ladder.py'),
                                         'fastai_remedies.ladder._has_awd': ('ladder.html#_has_awd', 'fastai_remedies/ladder.py'),
                                         'fastai_remedies.ladder._is_vision_arch': ( 'ladder.html#_is_vision_arch',
                                                                                     'fastai_remedies/ladder.py'),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_ladder.ipynb #79a877aa
 from __future__ import annotations
-import importlib, importlib.util, json, math, random, time, warnings
+import json, math, random, time, warnings
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
@@ -12,7 +12,8 @@ from fastai.tabular.all import TabularDataLoaders
 from fastprogress.fastprogress import master_bar, progress_bar
 import copy as _copy
 from .data import check_arg, baseline_learner
-from .gap import GapMonitor, preserve_rng
+from .gap import GapMonitor, preserve_rng, copy_model
+from .awd import awd_preset, awd_kind, _awd_encoder, _head, _safe_weight_dropout
 from .mix import MixUp, CutMix, CutMixUp
 from .manifold import ManifoldMixup, CMixup
 from .arch import remedy_learner
@@ -65,16 +66,14 @@ def set_awd_dropouts(model:nn.Module, # A model holding a fastai AWD-LSTM (langu
                      preset:str='fastai', # A preset of `fastai_remedies.awd.awd_presets`
                     )->nn.Module:
     "Set the five AWD-LSTM dropouts of `model` in place to those of `preset`; returns `model`"
-    from fastai.text.models.awdlstm import AWD_LSTM
-    from fastai_remedies.awd import awd_preset, awd_kind, _safe_weight_dropout
-    enc = first(m for m in model.modules() if isinstance(m, AWD_LSTM))
+    enc = _awd_encoder(model)
     check_arg(enc is not None, 'model', type(model).__name__, 'a model holding a fastai AWD-LSTM')
     cfg = awd_preset(preset, awd_kind(model) or 'clas')
     _safe_weight_dropout(model)
     enc.encoder_dp.embed_p, enc.input_dp.p = cfg['embed_p'], cfg['input_p']
     for r in enc.rnns: r.weight_p = cfg['weight_p']
     for h in enc.hidden_dps: h.p = cfg['hidden_p']
-    head = model[1] if isinstance(model, nn.Sequential) and len(model) > 1 else None
+    head = _head(model)
     if head is not None:
         drop = first((m for m in head.modules() if isinstance(m, nn.Dropout)), None)
         if drop is not None: drop.p = cfg['output_p']
@@ -82,11 +81,7 @@ def set_awd_dropouts(model:nn.Module, # A model holding a fastai AWD-LSTM (langu
     return model
 
 # %% ../nbs/50_ladder.ipynb #dedb70bd
-def _has(mod): return importlib.util.find_spec(f'fastai_remedies.{mod}') is not None
-
-def _has_awd(model):
-    from fastai.text.models.awdlstm import AWD_LSTM
-    return any(isinstance(m, AWD_LSTM) for m in model.modules())
+def _has_awd(model): return _awd_encoder(model) is not None
 
 def _is_vision_arch(f):
     "Whether `f` is a fastai or torchvision architecture function (built for the data by `create_vision_model`)"
@@ -137,7 +132,7 @@ class RemedyLadder:
         self.epochs = {r: eps.get(r, 20) if eps else epochs for r in RUNGS}
         self.cbs = L(cbs)
         self.kind, self.regression = data_kind(dls)
-        if isinstance(model, nn.Module): self._initial = _copy.deepcopy(model)
+        if isinstance(model, nn.Module): self._initial = copy_model(model)
         self._awd = None   # whether the model holds an AWD-LSTM: known at the first build
         if self.model is None:
             check_arg(self.kind in ('image', 'tabular'), 'model', None, f"a model for {self.kind} data (the built-in "
@@ -149,7 +144,7 @@ class RemedyLadder:
         "A fresh model (the smaller one when `small`)"
         src = self.smaller if small else self.model
         if src is None: return baseline_learner(self.dls, hidden=(50, 25) if small else (200, 100)).model
-        if isinstance(src, nn.Module): return _copy.deepcopy(self._initial if src is self.model else src)
+        if isinstance(src, nn.Module): return copy_model(self._initial if src is self.model else src)
         if _is_vision_arch(src):   # a fastai / torchvision architecture: body and head for this data, as vision_learner
             from fastai.vision.learner import create_vision_model
             with preserve_rng(): n_in = self.dls.valid.one_batch()[0].shape[1]
@@ -193,13 +188,8 @@ def mix_candidates(kind:str, # From `data_kind`
     "The mixing variants rung 2 tries for data of `kind`, and a note for the report"
     if kind == 'image': return [(MixUp, {}), (CutMix, {}), (CutMixUp, {})], ''
     if kind in ('tabular', 'text'):
-        from fastai_remedies.manifold import ManifoldMixup, CMixup
         return [(ManifoldMixup, {})] + ([(ManifoldMixup, {'pairing': CMixup()})] if regression else []), ''
-    return [(MixUp, {})] + ([(MixUp, {'pairing': _cmixup()})] if regression else []), ''
-
-def _cmixup():
-    from fastai_remedies.manifold import CMixup
-    return CMixup()
+    return [(MixUp, {})] + ([(MixUp, {'pairing': CMixup()})] if regression else []), ''
 
 # %% ../nbs/50_ladder.ipynb #5cfe8a74
 _COLS = ['rung', 'name', 'change', 'honest_loss', 'valid_loss', 'gap', 'metric', 'seconds', 'kept', 'note']
