@@ -11,9 +11,9 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.layers import Embedding as FastaiEmbedding
 from fastai.text.models.awdlstm import dropout_mask, RNNDropout, WeightDropout, EmbeddingDropout
-from .data import check_arg
+from .core import check_arg
 from .awd import SafeWeightDropout
-from .gap import copy_model
+from .core import copy_model
 import copy as _copy
 
 # %% auto #0

@@ -10,13 +10,13 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.text.all import (AWD_LSTM, awd_lstm_lm_config, awd_lstm_clas_config, language_model_learner,
                              text_classifier_learner, Perplexity)
-from .data import check_arg
+from .core import check_arg
 from .gap import GapMonitor
 
 # %% auto #0
 __all__ = ['PAPER_TO_FASTAI', 'DROPOUT_KEYS', 'PRESET_KEYS', 'PRESET_SOURCES', 'KINDS', 'AWDConfig', 'awd_preset', 'awd_presets',
-           'awd_kind', 'awd_dropouts', 'SafeWeightDropout', 'awd_lm_learner', 'awd_classifier_learner',
-           'awd_experiment']
+           'awd_encoder', 'awd_head', 'awd_kind', 'awd_dropouts', 'SafeWeightDropout', 'safe_weight_dropout',
+           'awd_lm_learner', 'awd_classifier_learner', 'awd_experiment']
 
 # %% ../nbs/40_awd.ipynb #8532c174
 PAPER_TO_FASTAI = dict(dropoute='embed_p', dropouti='input_p', wdrop='weight_p', dropouth='hidden_p', dropout='output_p')
@@ -88,22 +88,27 @@ def awd_presets(kind:str|None=None, # 'lm', 'clas', or None for both
     return pd.DataFrame(rows).set_index(['preset', 'kind'])
 
 # %% ../nbs/40_awd.ipynb #251012a6
-def _awd_encoder(model):
+def awd_encoder(model:nn.Module # Any model
+               )->AWD_LSTM|None:
+    "The fastai `AWD_LSTM` encoder inside `model`, or None"
     return first(m for m in model.modules() if isinstance(m, AWD_LSTM))
 
-def _head(model): return model[1] if isinstance(model, nn.Sequential) and len(model) > 1 else None
+def awd_head(model:nn.Module # A fastai AWD-LSTM language model or classifier (`SequentialRNN`)
+            )->nn.Module|None:
+    "The decoder or pooling head of a fastai AWD-LSTM model (its second block), or None"
+    return model[1] if isinstance(model, nn.Sequential) and len(model) > 1 else None
 
 def awd_kind(model:nn.Module)->str|None:
     "'lm' for a fastai AWD-LSTM language model, 'clas' for an AWD-LSTM classifier, None for any other model"
-    if _awd_encoder(model) is None: return None
-    return 'lm' if hasattr(_head(model), 'output_dp') else 'clas'
+    if awd_encoder(model) is None: return None
+    return 'lm' if hasattr(awd_head(model), 'output_dp') else 'clas'
 
 def awd_dropouts(model:nn.Module, # A fastai AWD-LSTM language model or text classifier
                 )->dict:
     "The five AWD-LSTM dropout probabilities of `model`, read from its modules"
-    enc = _awd_encoder(model)
+    enc = awd_encoder(model)
     check_arg(enc is not None, 'model', type(model).__name__, 'a fastai AWD-LSTM model (language model or classifier)')
-    head = _head(model)
+    head = awd_head(model)
     out = getattr(getattr(head, 'output_dp', None), 'p', None)  # language model: LinearDecoder
     if out is None and head is not None:  # classifier: the first dropout of the pooling head
         out = first((m.p for m in head.modules() if isinstance(m, nn.Dropout)), 0.)
@@ -121,7 +126,9 @@ class SafeWeightDropout(WeightDropout):
             w = F.dropout(raw_w, p=self.weight_p) if self.training and self.weight_p > 0 else raw_w.clone()
             setattr(self.module, layer, w)
 
-def _safe_weight_dropout(model):
+def safe_weight_dropout(model:nn.Module # A model that may hold fastai `WeightDropout` modules
+                       )->nn.Module:
+    "Make every `WeightDropout` of `model` a `SafeWeightDropout`, in place; returns `model`"
     for m in model.modules():
         if type(m) is WeightDropout: m.__class__ = SafeWeightDropout
     return model
@@ -136,7 +143,7 @@ def _awd_learner(make, kind, dls, preset, drop_mult, arch, sizes, pretrained, **
     _check_arch(arch)
     cfg = awd_preset(preset, kind, drop_mult, **(sizes or {}))
     learn = make(dls, arch, config=dict(cfg), drop_mult=1., pretrained=pretrained, alpha=cfg.alpha, beta=cfg.beta, **kwargs)
-    _safe_weight_dropout(learn.model)
+    safe_weight_dropout(learn.model)
     return learn
 
 @delegates(language_model_learner, but=['config', 'drop_mult'])

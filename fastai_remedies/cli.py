@@ -90,9 +90,9 @@ def _ladder_for(data:str, seed:int, epochs:int, lr):
     from fastai_remedies.data import text_clas_dls
     dls = text_clas_dls(seed=seed)
     cfg = {**awd_lstm_clas_config, **{k: 0. for k in awd_lstm_clas_config if k.endswith('_p')}, 'emb_sz': 100, 'n_hid': 200, 'n_layers': 2}
-    from fastai_remedies.awd import _safe_weight_dropout   # fastai's WeightDropout breaks on copies (see 40_awd)
-    def model(): return _safe_weight_dropout(get_text_classifier(AWD_LSTM, len(dls.vocab[0]), dls.c, config=cfg))
-    def smaller(): return _safe_weight_dropout(get_text_classifier(AWD_LSTM, len(dls.vocab[0]), dls.c,
+    from fastai_remedies.awd import safe_weight_dropout   # fastai's WeightDropout breaks on copies (see 40_awd)
+    def model(): return safe_weight_dropout(get_text_classifier(AWD_LSTM, len(dls.vocab[0]), dls.c, config=cfg))
+    def smaller(): return safe_weight_dropout(get_text_classifier(AWD_LSTM, len(dls.vocab[0]), dls.c,
                                                                    config={**cfg, 'emb_sz': 50, 'n_hid': 100, 'n_layers': 1}))
     return RemedyLadder(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, epochs=epochs, lr=lr, seed=seed,
                         smaller=smaller, cbs=[RNNCallback()])

@@ -13,19 +13,11 @@ from fastai.vision.core import PILImageBW
 from fastai.vision.augment import Resize
 from fastai.tabular.all import TabularPandas, TabularDataLoaders, Normalize as TabNormalize, tabular_learner, tabular_config
 from fastai.text.all import TextBlock
+from .core import check_arg
 
 # %% auto #0
-__all__ = ['TABULAR_DATASETS', 'CLAS_TOPICS', 'DATASETS', 'check_arg', 'digits_dls', 'tabular_dls', 'python_docs_df',
-           'text_lm_dls', 'python_docs_paragraphs', 'text_clas_dls', 'get_dls', 'mlp', 'baseline_learner']
-
-# %% ../nbs/00_data.ipynb #8c5d961a
-def check_arg(ok:bool, # Whether the value is acceptable
-              name:str, # Name of the parameter
-              value, # Value that was passed
-              expected:str, # What an acceptable value looks like
-              exc=ValueError): # Exception class to raise
-    "Raise `exc` naming `name`, the `value` seen and what was `expected` unless `ok`"
-    if not ok: raise exc(f"`{name}` must be {expected}; got {value!r}")
+__all__ = ['TABULAR_DATASETS', 'CLAS_TOPICS', 'DATASETS', 'digits_dls', 'tabular_dls', 'python_docs_df', 'text_lm_dls',
+           'python_docs_paragraphs', 'text_clas_dls', 'get_dls', 'mlp', 'baseline_learner']
 
 # %% ../nbs/00_data.ipynb #04698633
 @functools.lru_cache(None)

@@ -11,23 +11,12 @@ from fastai.basics import *
 from fastai.callback.mixup import MixHandler
 from fastai.tabular.core import TabularPandas
 from fastai.text.models.awdlstm import AWD_LSTM, WeightDropout
-from .data import check_arg
+from .core import check_arg, preserve_rng, copy_model, one_process
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['PHASES', 'preserve_rng', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'active_remedies',
-           'next_rung', 'GapMonitor', 'OverfitCheck', 'copy_model']
-
-# %% ../nbs/10_gap.ipynb #5b1736a8
-@contextlib.contextmanager
-def preserve_rng():
-    "Context manager restoring the Python, NumPy and torch (CPU and CUDA) random states on exit"
-    state = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
-    try: yield
-    finally:
-        random.setstate(state[0]); np.random.set_state(state[1]); torch.set_rng_state(state[2])
-        if cuda is not None: torch.cuda.set_rng_state_all(cuda)
+__all__ = ['PHASES', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'active_remedies', 'next_rung',
+           'GapMonitor', 'OverfitCheck']
 
 # %% ../nbs/10_gap.ipynb #c0c8f189
 class _Subset:
@@ -511,22 +500,6 @@ class _StopBelow(Callback):
         stalled = len(c) > self.patience and min(c[-self.patience:]) > 0.99*min(c[:-self.patience])
         if not math.isfinite(v) or v < self.thresh or stalled: raise CancelFitException()
 
-def copy_model(model:nn.Module)->nn.Module:
-    "A deep copy of `model`, also when fastai's `WeightDropout` holds a non-leaf weight (AWD-LSTM models)"
-    with torch.no_grad():   # WeightDropout keeps `raw_w.clone()` on its module: re-made here as a leaf
-        for m in model.modules():
-            if isinstance(m, WeightDropout): m.reset()
-    return _copy.deepcopy(model)
-
-@contextlib.contextmanager
-def _one_process():
-    "This process alone: fastai gathers losses across the ranks of a distributed launch (`WORLD_SIZE` > 1) in every fit"
-    ws = os.environ.get('WORLD_SIZE')
-    if ws is not None: os.environ['WORLD_SIZE'] = '1'
-    try: yield
-    finally:
-        if ws is not None: os.environ['WORLD_SIZE'] = ws
-
 _STRUCTURAL_CBS = ('ModelResetter', 'RNNCallback', 'MixedPrecision', 'ChannelsLast')
 
 # %% ../nbs/10_gap.ipynb #b6b7558b
@@ -579,7 +552,7 @@ def overfit_check(self:Learner,
                         loss_func=self.loss_func, opt_func=self.opt_func, lr=lr, splitter=self.splitter, cbs=cbs,
                         wd=self.wd, wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
         stop = _StopBelow(math.inf, patience)
-        with learn.no_bar(), learn.no_logging(), _one_process():
+        with learn.no_bar(), learn.no_logging(), one_process():
             first = _num(learn.validate()[0])
             stop.thresh = ifnone(thresh, rel_thresh*first)
             if math.isfinite(first) and first >= stop.thresh: learn.fit(max_epochs, lr, cbs=stop)

@@ -11,9 +11,10 @@ from fastai.basics import *
 from fastai.tabular.all import TabularDataLoaders
 from fastprogress.fastprogress import master_bar, progress_bar
 import copy as _copy
-from .data import check_arg, baseline_learner
-from .gap import GapMonitor, preserve_rng, copy_model
-from .awd import awd_preset, awd_kind, _awd_encoder, _head, _safe_weight_dropout
+from .core import check_arg, preserve_rng, copy_model
+from .data import baseline_learner
+from .gap import GapMonitor
+from .awd import awd_preset, awd_kind, awd_encoder, awd_head, safe_weight_dropout
 from .mix import MixUp, CutMix, CutMixUp
 from .manifold import ManifoldMixup, CMixup
 from .arch import remedy_learner
@@ -66,14 +67,14 @@ def set_awd_dropouts(model:nn.Module, # A model holding a fastai AWD-LSTM (langu
                      preset:str='fastai', # A preset of `fastai_remedies.awd.awd_presets`
                     )->nn.Module:
     "Set the five AWD-LSTM dropouts of `model` in place to those of `preset`; returns `model`"
-    enc = _awd_encoder(model)
+    enc = awd_encoder(model)
     check_arg(enc is not None, 'model', type(model).__name__, 'a model holding a fastai AWD-LSTM')
     cfg = awd_preset(preset, awd_kind(model) or 'clas')
-    _safe_weight_dropout(model)
+    safe_weight_dropout(model)
     enc.encoder_dp.embed_p, enc.input_dp.p = cfg['embed_p'], cfg['input_p']
     for r in enc.rnns: r.weight_p = cfg['weight_p']
     for h in enc.hidden_dps: h.p = cfg['hidden_p']
-    head = _head(model)
+    head = awd_head(model)
     if head is not None:
         drop = first((m for m in head.modules() if isinstance(m, nn.Dropout)), None)
         if drop is not None: drop.p = cfg['output_p']
@@ -81,7 +82,7 @@ def set_awd_dropouts(model:nn.Module, # A model holding a fastai AWD-LSTM (langu
     return model
 
 # %% ../nbs/50_ladder.ipynb #dedb70bd
-def _has_awd(model): return _awd_encoder(model) is not None
+def _has_awd(model): return awd_encoder(model) is not None
 
 def _is_vision_arch(f):
     "Whether `f` is a fastai or torchvision architecture function (built for the data by `create_vision_model`)"

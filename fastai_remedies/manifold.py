@@ -10,7 +10,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.model import TabularModel
 from fastai.text.models.core import SentenceEncoder, PoolingLinearClassifier
-from .data import check_arg
+from .core import check_arg
 from .mix import MixCallback, MixPlan, Pairing, draw_plan, _value, _is_int, _add_mix
 import copy as _copy
 

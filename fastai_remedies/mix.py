@@ -11,7 +11,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.schedule import SchedCos, SchedLin, SchedExp, SchedNo, combine_scheds
 import copy as _copy
-from .data import check_arg
+from .core import check_arg
 
 # %% auto #0
 __all__ = ['MIX_MODES', 'PARTNERS', 'LABEL_MODES', 'check_sched', 'sample_lam', 'partners', 'cut_boxes', 'MixPlan',
