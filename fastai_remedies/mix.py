@@ -555,3 +555,158 @@ def cutmix(self:Learner, **kwargs):
 def cutmixup(self:Learner, **kwargs):
     "Add a `CutMixUp` callback (replacing any input-mixing callback); returns the Learner"
     return _add_mix(self, CutMixUp(**kwargs))
+
+# %% ../nbs/20_mix.ipynb #9e257865
+import contextlib
+from matplotlib.patches import Rectangle
+from .core import preserve_rng
+
+# %% ../nbs/20_mix.ipynb #4922fd2d
+def _snapshot(*objs)->list: return [(o, dict(o.__dict__)) for o in objs if o is not None]
+def _put_back(snaps:list):
+    for o, d in snaps: o.__dict__.clear(); o.__dict__.update(d)
+
+@contextlib.contextmanager
+def _at_before_batch(learn:Learner, cb:Callback, xb:tuple, yb:tuple):
+    "`learn` as its training loop has it at `before_batch` of a first epoch, on batch (`xb`, `yb`); all put back on exit"
+    snaps = _snapshot(learn, cb, getattr(cb, 'pairing', None))
+    try:
+        with preserve_rng():
+            learn.xb, learn.yb, learn.training = xb, yb, True
+            t = getattr(cb, 'off_tail', 0)
+            for k, v in dict(epoch=0, n_epoch=int(t) + 1 if isinstance(t, numbers.Integral) else 1, pct_train=0., iter=0).items():
+                if k not in learn.__dict__: setattr(learn, k, v)
+            cb.before_fit()   # what the callback prepares for a fit: its mix points, the pairing's setup
+            yield
+    finally:
+        try: cb.after_cancel_batch()   # a batch that is never trained: hooks and the Learner's loss put back
+        finally: _put_back(snaps)
+
+def _peek_batch(dl)->tuple:
+    "A training batch from a copy of `dl` (same items and transforms, its own shuffle): `dl`'s data order is left as it was"
+    with preserve_rng(): return tuple(dl.new().one_batch())
+
+def _clone(t): return t.clone() if isinstance(t, Tensor) else t
+
+# %% ../nbs/20_mix.ipynb #9faa01ef
+def _vocab(dl):
+    "The class names of `dl`'s targets, when it has them (text DataLoaders hold (token vocab, class vocab))"
+    v = getattr(dl, 'vocab', None)
+    if v is not None and len(v) == 2 and all(is_listy(o) for o in v): v = v[-1]
+    return list(v) if is_listy(v) or hasattr(v, '__len__') and not isinstance(v, str) else None
+
+def _label(y:Tensor, i:int, vocab)->str:
+    "Item `i` of target `y` in words: class name, multi-label names, a number; dense targets (masks) as 'mask'"
+    t = y[i]
+    if t.numel() == 1 and t.ndim <= 1: t = t.reshape(())   # tabular targets are (n, 1)
+    if t.ndim == 0:
+        if t.is_floating_point(): return f"{t.item():.3g}"
+        k = int(t)
+        return str(vocab[k]) if vocab is not None and 0 <= k < len(vocab) else str(k)
+    if t.ndim == 1 and t.is_floating_point():   # multi-hot or soft targets
+        on = (t > 0.5).nonzero().flatten().tolist()
+        return ';'.join(str(vocab[k]) if vocab is not None and k < len(vocab) else str(k) for k in on) or '∅'
+    return 'mask'
+
+def _title(a:str, b:str, lam:float, same:bool)->str:
+    "`'3 (0.62) + 8 (0.38)'`: each label with its weight; one label when the item is not mixed"
+    return a if same or lam >= 1 else f"{a} ({lam:.2f}) + {b} ({1-lam:.2f})"
+
+def _boxes(plan)->dict:
+    "{item: (lo, hi)} of the items a CutMix box was pasted into (non-empty boxes only)"
+    if plan is None or plan.cut is None or plan.lo is None: return {}
+    cut = [True]*plan.n if plan.cut is True else plan.cut.tolist()
+    out = {}
+    for i in range(plan.n):
+        lo, hi = plan.lo[0 if plan.one_box else i].tolist(), plan.hi[0 if plan.one_box else i].tolist()
+        if cut[i] and int(plan.perm[i]) != i and all(h > l for l, h in zip(lo, hi)): out[i] = (lo, hi)
+    return out
+
+# %% ../nbs/20_mix.ipynb #3a82b565
+@patch
+def show_batch(self:MixCallback,
+               b=None, # A batch as the training DataLoader yields it (default: one drawn from a copy of it)
+               max_n:int=9, # Maximum number of items to show
+               ctxs=None, # matplotlib axes to draw the items on, one each (default: a new figure)
+               figsize:tuple|None=None, # Size of the new figure
+               nrows:int|None=None, # Rows of the new figure (default: about a square)
+               **kwargs): # Passed to `show_image` (e.g. `cmap`)
+    "Draw a training batch as the model sees it after mixing: images titled with their mixed labels and λ, CutMix boxes outlined; a table of the pairs and λ for other data"
+    learn = self.__dict__.get('learn')
+    check_arg(learn is not None, 'self', type(self).__name__, "a mixing callback on a Learner (`learn.show_mixed()` adds it)")
+    check_arg(isinstance(max_n, numbers.Integral) and max_n > 0, 'max_n', max_n, "a positive number of items")
+    dl = learn.dls.train
+    b = _peek_batch(dl) if b is None else tuple(b)
+    i = getattr(learn.dls, 'n_inp', 1 if len(b) == 1 else len(b) - 1)
+    xb, yb = b[:i], b[i:]
+    with _at_before_batch(learn, self, tuple(map(_clone, xb)), tuple(map(_clone, yb))):
+        self.before_batch()
+        plan, mxb, myb = self.last_plan, tuple(learn.xb), tuple(learn.yb)
+        point = getattr(self, 'last_point', None)
+    n = len(yb[0]) if len(yb) else len(xb[0])
+    perm = plan.perm.tolist() if plan is not None else list(range(n))
+    lam = plan.lam.float().tolist() if plan is not None else [1.]*n
+    hidden = point is not None   # hidden-layer mixing: the inputs are not mixed, the pairs are shown side by side
+    where = f"hidden states at {point.name or 'the output'!r}" if hidden else 'inputs'
+    vocab = _vocab(dl)
+    labs = [_label(yb[0], k, vocab) for k in range(n)] if len(yb) else [''] * n
+    x0 = next((k for k, t in enumerate(xb) if isinstance(t, Tensor) and t.is_floating_point()), None)
+    k = min(max_n, n)
+    if x0 is None or xb[x0].ndim != 4 or xb[x0].shape[1] not in (1, 3):   # tabular, text, volumes: a table
+        texts = None
+        try: texts = [str(s[0]) for s in dl.decode_batch(b, max_n=n)] if x0 is None else None
+        except Exception: texts = None
+        rows = []
+        for j in range(k):
+            p = perm[j]
+            r = dict(item=j, label=labs[j], partner=p, partner_label=labs[p], lam=round(lam[j], 3), mixed=where if p != j else '')
+            if texts is not None: r.update(text=texts[j][:60], partner_text=texts[p][:60])
+            rows.append(r)
+        return pd.DataFrame(rows)
+    boxes = _boxes(plan)
+    dec = getattr(dl, 'decode', None) or (lambda o: o)   # fastai's transforms undone (normalisation, int → float)
+    pic = dec(((xb if hidden else mxb)[x0],) + tuple(yb))[0]
+    dense = [t for t in myb if isinstance(t, Tensor) and not t.is_floating_point() and t.ndim == 3 and t.shape[-2:] == xb[x0].shape[-2:]]
+    if ctxs is None:
+        nr = nrows or max(1, int(math.sqrt(k)))
+        nc = math.ceil(k / nr)
+        fig, axs = plt.subplots(nr, nc, figsize=figsize or (2.2*nc, 2.4*nr if not hidden else 1.6*nr), squeeze=False)
+        axs = list(axs.flatten())
+        for ax in axs[k:]: ax.remove()
+        ctxs = axs[:k]
+        fig.suptitle(f"{type(self).__name__}(mode={self.mode!r}): {where} mixed" + (" (images shown unmixed: item | partner)" if hidden else '') +
+                     ('' if plan is not None else ' — this batch is left unmixed'), fontsize=9)
+    kw = dict(cmap='Greys') if pic.shape[1] == 1 and not hasattr(pic, 'show') else {}
+    for j, ax in zip(range(k), ctxs):
+        p, im = perm[j], pic[j]
+        if hidden and p != j:
+            sep = torch.full_like(im[..., :1], im.min())
+            im = torch.cat([im, sep, pic[p]], -1)
+        if hasattr(im, 'show'): im.show(ctx=ax, **kwargs)
+        else: show_image(im, ax=ax, **{**kw, **kwargs})
+        if dense:
+            m = dense[0][j]
+            ax.imshow(m.cpu().numpy(), alpha=.45, cmap='tab20', vmin=0, vmax=19, interpolation='nearest')
+        if j in boxes:
+            (y0, x0_), (y1, x1) = boxes[j][0][-2:], boxes[j][1][-2:]
+            ax.add_patch(Rectangle((x0_ - .5, y0 - .5), x1 - x0_, y1 - y0, fill=False, edgecolor='red', linewidth=2))
+        ax.set_title(_title(labs[j], labs[p], lam[j], p == j), fontsize=8)
+        ax.axis('off')
+    return ctxs
+
+@patch
+@delegates(MixCallback.show_batch, but=['max_n'])
+def show_mixed(self:Learner,
+               n:int=9, # How many items of the batch to show
+               cb:MixCallback|None=None, # The mixing callback to show (default: the Learner's own)
+               **kwargs):
+    "Show `n` items of a training batch as the model sees them after mixing; the Learner, its data order and random state are left as they were"
+    if cb is None: cb = next((c for c in self.cbs if isinstance(c, MixCallback)), None)
+    check_arg(isinstance(cb, MixCallback), 'cb', cb, "a mixing callback: this Learner has none (add one, e.g. `learn.mixup()`, "
+              "or pass `cb=CutMix()`)")
+    if cb in self.cbs: return cb.show_batch(max_n=n, **kwargs)
+    snaps = _snapshot(self, cb)
+    try:   # `cb` in place of the Learner's own mixing callback, for this call only
+        self.cbs, cb.learn = L([c for c in self.cbs if not isinstance(c, MixCallback)] + [cb]), self
+        return cb.show_batch(max_n=n, **kwargs)
+    finally: _put_back(snaps)
