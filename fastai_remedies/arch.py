@@ -454,3 +454,21 @@ def add_remedies(self:Learner, **kwargs)->Learner:
     model = regularize(self.model, **kwargs)
     self.model, self.opt = model, None
     return self
+
+# %% ../nbs/30_arch.ipynb #1d188de0
+from .core import show_layers
+
+# %% ../nbs/30_arch.ipynb #6859c47a
+def _tag(row)->str:
+    what = row['what']
+    if row['action'] == 'changed': return 'changed'
+    return 'BatchNorm' if 'BatchNorm' in what or 'Norm(' in what else 'dropout'
+
+@patch
+def plot_remedies(self:Learner,
+                  **kwargs): # Passed to `show_layers` (ax, per_row, figsize, title)
+    "`show_remedies` as a picture: the model's layers in call order, the BatchNorm and dropout layers `regularize` added (and the layers it changed) coloured"
+    rec = getattr(self.model, 'remedies', None)
+    marks = {r['where']: _tag(r) for r in (rec.rows if rec is not None else []) if r['action'] in ('added', 'changed')}
+    kwargs.setdefault('title', f"{len(marks)} layers added or changed by regularize" if rec is not None else "not built by regularize")
+    return show_layers(self.model, marks, **kwargs)

@@ -15,8 +15,8 @@ from .gap import GapMonitor
 
 # %% auto #0
 __all__ = ['PAPER_TO_FASTAI', 'DROPOUT_KEYS', 'PRESET_KEYS', 'PRESET_SOURCES', 'KINDS', 'AWDConfig', 'awd_preset', 'awd_presets',
-           'awd_encoder', 'awd_head', 'awd_kind', 'awd_dropouts', 'SafeWeightDropout', 'safe_weight_dropout',
-           'awd_lm_learner', 'awd_classifier_learner', 'awd_experiment']
+           'plot_awd_presets', 'awd_encoder', 'awd_head', 'awd_kind', 'awd_dropouts', 'SafeWeightDropout',
+           'safe_weight_dropout', 'awd_lm_learner', 'awd_classifier_learner', 'awd_experiment', 'plot_awd_experiment']
 
 # %% ../nbs/40_awd.ipynb #8532c174
 PAPER_TO_FASTAI = dict(dropoute='embed_p', dropouti='input_p', wdrop='weight_p', dropouth='hidden_p', dropout='output_p')
@@ -86,6 +86,27 @@ def awd_presets(kind:str|None=None, # 'lm', 'clas', or None for both
     rows = [dict(preset=n, kind=k, **_preset_values(n, k), source=PRESET_SOURCES[n])
             for k in ([kind] if kind else KINDS) for n in PRESET_SOURCES]
     return pd.DataFrame(rows).set_index(['preset', 'kind'])
+
+# %% ../nbs/40_awd.ipynb #39f688b1
+def plot_awd_presets(kind:str='lm', # 'lm' or 'clas'
+                     presets=None, # Presets to show (default: all of `PRESET_SOURCES`)
+                     ax=None, # A matplotlib axis (default: a new figure)
+                     figsize:tuple=(9, 3.2)): # Size of the new figure
+    "The five AWD-LSTM dropouts of each preset side by side: one group of bars per dropout, one bar per preset"
+    check_arg(kind in KINDS, 'kind', kind, "'lm' or 'clas'")
+    presets = list(PRESET_SOURCES) if presets is None else list(presets)
+    bad = [p for p in presets if p not in PRESET_SOURCES]
+    check_arg(not bad, 'presets', presets, f"names from {list(PRESET_SOURCES)}")
+    tbl = awd_presets(kind).xs(kind, level='kind').loc[presets, list(DROPOUT_KEYS)]
+    if ax is None: _, ax = plt.subplots(figsize=figsize)
+    w = .8 / len(presets)
+    for i, p in enumerate(presets):
+        ax.bar(np.arange(len(DROPOUT_KEYS)) + (i - (len(presets) - 1) / 2) * w, tbl.loc[p].values, w, label=p)
+    inv = {v: k for k, v in PAPER_TO_FASTAI.items()}
+    ax.set_xticks(range(len(DROPOUT_KEYS))); ax.set_xticklabels([f"{k}\n({inv[k]})" for k in DROPOUT_KEYS], fontsize=8)
+    ax.set_ylabel('dropout probability'); ax.set_ylim(0, 1); ax.grid(axis='y', alpha=.3)
+    ax.legend(fontsize=7, ncol=4, loc='upper left'); ax.set_title(f"AWD-LSTM dropout presets ({kind})", fontsize=9)
+    return ax
 
 # %% ../nbs/40_awd.ipynb #251012a6
 def awd_encoder(model:nn.Module # Any model
@@ -177,9 +198,9 @@ def awd_experiment(presets=('none', 'light', 'fastai', 'merity-wt2', 'heavy'), #
                    n_items:int=24, # Documents in GapMonitor's honest subset
                    seed:int=0, # Seed of the split and of training
                   )->pd.DataFrame:
-    "Train the same AWD-LSTM language model on the Python docs with each preset; honest train and valid perplexity, gap"
+    "Train the same AWD-LSTM language model on the Python docs with each preset; honest train and valid perplexity, gap (per epoch in `.attrs['curves']`)"
     sizes = ifnone(sizes, dict(emb_sz=64, n_hid=192, n_layers=2))
-    rows = []
+    rows, curves = [], {}
     for preset in presets:
         set_seed(seed)
         dls = _lm_dls(bs, seed)
@@ -194,9 +215,33 @@ def awd_experiment(presets=('none', 'light', 'fastai', 'merity-wt2', 'heavy'), #
                          best_valid_ppl=math.exp(gm.table.valid_loss.min()), gap=r['gap'],
                          valid_accuracy=r['valid_accuracy'], phase=r['phase'], seconds=time.time()-start,
                          diagnosis=gm.diagnose()))
-    return pd.DataFrame(rows).set_index('preset')
+        curves[preset] = dict(valid_ppl=np.exp(gm.table.valid_loss.values).tolist(),
+                              honest_train_ppl=np.exp(gm.table.honest_loss.values).tolist())
+    res = pd.DataFrame(rows).set_index('preset')
+    res.attrs['curves'] = curves   # the per-epoch values, for `plot_awd_experiment`
+    return res
 
 @functools.lru_cache(None)
 def _lm_dls(bs, seed):
     from fastai_remedies.data import text_lm_dls
     return text_lm_dls(bs=bs, seed=seed)
+
+# %% ../nbs/40_awd.ipynb #39c92aa0
+def plot_awd_experiment(res:pd.DataFrame, # What `awd_experiment` returned (its `attrs['curves']` hold the per-epoch values)
+                        figsize:tuple=(10, 3.4)): # Size of the figure
+    "Valid and honest train perplexity per epoch of each preset of an `awd_experiment`, and the honest gap"
+    curves = getattr(res, 'attrs', {}).get('curves')
+    check_arg(bool(curves), 'res', type(res).__name__, "the DataFrame `awd_experiment` returned (with attrs['curves'])")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=figsize)
+    for i, (p, c) in enumerate(curves.items()):
+        ep = np.arange(1, len(c['valid_ppl']) + 1)
+        a1.plot(ep, c['valid_ppl'], '-o', color=f"C{i}", ms=3, label=f"{p} valid")
+        a1.plot(ep, c['honest_train_ppl'], '--', color=f"C{i}", lw=1)
+        a2.plot(ep, np.log(c['valid_ppl']) - np.log(c['honest_train_ppl']), '-o', color=f"C{i}", ms=3, label=p)
+    a1.set_xlabel('epoch'); a1.set_ylabel('perplexity')
+    a1.set_title('valid (solid) and honest train (dashed) perplexity', fontsize=9); a1.legend(fontsize=7)
+    a2.axhline(0, color='0.5', lw=.8); a2.set_xlabel('epoch'); a2.set_ylabel('valid − honest train loss')
+    a2.set_title('honest gap', fontsize=9); a2.legend(fontsize=7)
+    for a in (a1, a2): a.grid(alpha=.3); a.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    fig.tight_layout()
+    return fig

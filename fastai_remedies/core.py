@@ -78,9 +78,10 @@ def model_leaves(model:nn.Module # Any PyTorch model
             if n.op != 'call_module' or n.target in seen: continue
             seen.add(n.target)
             m = model.get_submodule(n.target)
-            out += [(f"{n.target}.{k}" if k else n.target, c) for k, c in m.named_modules() if not next(c.children(), None)]
+            out += [(f"{n.target}.{k}" if k else n.target, c) for k, c in m.named_modules(remove_duplicate=False) if not next(c.children(), None)]
         return out
-    return [(k, m) for k, m in model.named_modules() if k and not next(m.children(), None)] or [('', model)]
+    # a module used twice (fastai's TabularModel shares one ReLU between its blocks) is listed at each place
+    return [(k, m) for k, m in model.named_modules(remove_duplicate=False) if k and not next(m.children(), None)] or [('', model)]
 
 def show_layers(model:nn.Module, # Any PyTorch model
                 marks:dict|None=None, # {module name: tag}: tagged leaves are coloured (a name above leaves tags all of them)

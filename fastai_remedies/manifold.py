@@ -16,7 +16,7 @@ import copy as _copy
 
 # %% auto #0
 __all__ = ['MixPoint', 'meaningless', 'auto_points', 'mix_points', 'mix_hidden', 'remove_mix_hooks', 'ManifoldMixup',
-           'show_mixable', 'OutputMixup', 'CMixup', 'class_counts', 'Remix', 'IntraClass']
+           'show_mixable', 'plot_mixable', 'OutputMixup', 'CMixup', 'class_counts', 'Remix', 'IntraClass']
 
 # %% ../nbs/21_manifold.ipynb #9825a937
 class MixPoint:
@@ -295,6 +295,25 @@ def show_mixable(learn, # A Learner (its `ManifoldMixup`'s `modules` are used wh
     pts = cb.points(model) if cb is not None and modules is None else mix_points(model, modules)
     return pd.DataFrame([dict(name=p.name or '(model)', module=type(p.module).__name__, mixes=p.where, kind=p.kind,
                               padding_kept=p.pad_idx is not None) for p in pts])
+
+# %% ../nbs/21_manifold.ipynb #810f2ed2
+from .core import show_layers, model_leaves
+
+# %% ../nbs/21_manifold.ipynb #d80888f3
+def plot_mixable(learn, # A Learner (its `ManifoldMixup`'s `modules` are used when it has one) or a model
+                 modules=None, # Override: names or modules, as for `ManifoldMixup`
+                 **kwargs): # Passed to `show_layers` (ax, per_row, figsize, title)
+    "`show_mixable` as a picture: the model's layers in order, the mix points coloured (the last layer of a block whose output is mixed)"
+    model = getattr(learn, 'model', learn)
+    pts = show_mixable(learn, modules)
+    leaves = [k for k, _ in model_leaves(model)]
+    marks = {}
+    for name, where in zip(pts.name, pts.mixes):
+        name = '' if name == '(model)' else name
+        under = [k for k in leaves if k == name or k.startswith(name + '.') or not name]
+        if under: marks[under[0] if where == 'input' else under[-1]] = 'mix point'
+    kwargs.setdefault('title', f"{len(pts)} mix points: ManifoldMixup picks one per batch")
+    return show_layers(model, marks, **kwargs)
 
 # %% ../nbs/21_manifold.ipynb #c5f02ff4
 class OutputMixup(ManifoldMixup):
