@@ -110,7 +110,7 @@ def show_layers(model:nn.Module, # Any PyTorch model
         tag = tags.get(name)
         ax.add_patch(FancyBboxPatch((x, y), 1.2, .55, boxstyle='round,pad=0.02', linewidth=1.8 if tag else .8,
                                     facecolor=palette[tag] if tag else '#f2f2f2', edgecolor='black' if tag else '0.6'))
-        ax.text(x + .6, y + .36, type(m).__name__[:14], ha='center', va='center', fontsize=7, weight='bold' if tag else 'normal')
+        ax.text(x + .6, y + .36, type(m).__name__[:16], ha='center', va='center', fontsize=6.5, weight='bold' if tag else 'normal')
         ax.text(x + .6, y + .14, name[-16:], ha='center', va='center', fontsize=6, color='0.25')
         if c < per_row - 1 and i < len(leaves) - 1: ax.plot([x + 1.22, x + 1.43], [y + .27] * 2, color='0.4', lw=.8)
     ax.set_xlim(-.1, min(per_row, len(leaves)) * 1.45); ax.set_ylim(-(rows - 1) * .85 - .15, .75)

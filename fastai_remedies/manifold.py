@@ -311,8 +311,9 @@ def plot_mixable(learn, # A Learner (its `ManifoldMixup`'s `modules` are used wh
     for name, where in zip(pts.name, pts.mixes):
         name = '' if name == '(model)' else name
         under = [k for k in leaves if k == name or k.startswith(name + '.') or not name]
-        if under: marks[under[0] if where == 'input' else under[-1]] = 'mix point'
+        if under: marks[under[0] if where == 'input' else under[-1]] = f"mix: {where}"
     kwargs.setdefault('title', f"{len(pts)} mix points: ManifoldMixup picks one per batch")
+    kwargs['colors'] = {'mix: output': '#e15759', 'mix: input': '#edc948', **(kwargs.get('colors') or {})}
     return show_layers(model, marks, **kwargs)
 
 # %% ../nbs/21_manifold.ipynb #c5f02ff4

@@ -596,7 +596,7 @@ def _vocab(dl):
     return list(v) if is_listy(v) or hasattr(v, '__len__') and not isinstance(v, str) else None
 
 def _label(y:Tensor, i:int, vocab)->str:
-    "Item `i` of target `y` in words: class name, multi-label names, a number; dense targets (masks) as 'mask'"
+    "Item `i` of target `y` in words: class name, multi-label names, a number; a dense target (a mask) by the item's place"
     t = y[i]
     if t.numel() == 1 and t.ndim <= 1: t = t.reshape(())   # tabular targets are (n, 1)
     if t.ndim == 0:
@@ -606,7 +606,7 @@ def _label(y:Tensor, i:int, vocab)->str:
     if t.ndim == 1 and t.is_floating_point():   # multi-hot or soft targets
         on = (t > 0.5).nonzero().flatten().tolist()
         return ';'.join(str(vocab[k]) if vocab is not None and k < len(vocab) else str(k) for k in on) or '∅'
-    return 'mask'
+    return f"#{i}"
 
 def _title(a:str, b:str, lam:float, same:bool)->str:
     "`'3 (0.62) + 8 (0.38)'`: each label with its weight; one label when the item is not mixed"
@@ -686,7 +686,8 @@ def show_batch(self:MixCallback,
         else: show_image(im, ax=ax, **{**kw, **kwargs})
         if dense:
             m = dense[0][j]
-            ax.imshow(m.cpu().numpy(), alpha=.45, cmap='tab20', vmin=0, vmax=19, interpolation='nearest')
+            m = m.cpu().numpy()   # the mask's classes in colour over the image, the background (0) left clear
+            ax.imshow(np.ma.masked_where(m == 0, m), alpha=.55, cmap='tab20', vmin=0, vmax=19, interpolation='nearest')
         if j in boxes:
             (y0, x0_), (y1, x1) = boxes[j][0][-2:], boxes[j][1][-2:]
             ax.add_patch(Rectangle((x0_ - .5, y0 - .5), x1 - x0_, y1 - y0, fill=False, edgecolor='red', linewidth=2))
@@ -699,7 +700,7 @@ def show_batch(self:MixCallback,
 def show_mixed(self:Learner,
                n:int=9, # How many items of the batch to show
                cb:MixCallback|None=None, # The mixing callback to show (default: the Learner's own)
-               **kwargs):
+               **kwargs): # Passed to `MixCallback.show_batch`: b, ctxs, figsize, nrows, `show_image`'s keywords
     "Show `n` items of a training batch as the model sees them after mixing; the Learner, its data order and random state are left as they were"
     if cb is None: cb = next((c for c in self.cbs if isinstance(c, MixCallback)), None)
     check_arg(isinstance(cb, MixCallback), 'cb', cb, "a mixing callback: this Learner has none (add one, e.g. `learn.mixup()`, "
