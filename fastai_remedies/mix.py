@@ -11,11 +11,12 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.schedule import SchedCos, SchedLin, SchedExp, SchedNo, combine_scheds
 import copy as _copy
-from .core import check_arg
+from .core import check_arg, is_int
+from .pairing import Pairing
 
 # %% auto #0
 __all__ = ['MIX_MODES', 'PARTNERS', 'LABEL_MODES', 'check_sched', 'sample_lam', 'partners', 'cut_boxes', 'MixPlan',
-           'resolve_labels', 'mix_losses', 'Pairing', 'MixCallback', 'draw_plan', 'MixUp', 'CutMix', 'CutMixUp']
+           'resolve_labels', 'mix_losses', 'MixCallback', 'draw_plan', 'MixUp', 'CutMix', 'CutMixUp', 'add_mix']
 
 # %% ../nbs/20_mix.ipynb #ac569890
 MIX_MODES = ('batch', 'pair', 'elem')
@@ -122,6 +123,16 @@ class MixPlan:
     @property
     def all_cut(self): return self.cut is True
 
+    def with_perm(self, perm:Tensor # (n,) the new partner of each item
+                 )->MixPlan:
+        "This plan with other partners (same λ and boxes): what a `Pairing` returns from `pair`"
+        return MixPlan(perm, self.lam, self.cut, self.lo, self.hi, self.spatial, self.one_box, how=None, scalar=self.scalar)
+
+    def relabel(self, lam:Tensor # (n,) float32 weight of each item's own label
+               )->MixPlan:
+        "A plan for the labels only: the same partners, per-item label weights `lam`, no boxes (what `Pairing.label_plan` may return)"
+        return MixPlan(self.perm, lam, how=self.how)
+
     def _view(self, t, ndim): return t.view(self.n, *[1]*(ndim-1))
 
     def inside(self, device=None, dtype=torch.float32, scale:Tensor|None=None)->Tensor:
@@ -181,14 +192,13 @@ def _owns(t:Tensor)->bool:
     return t._base is None and not t.requires_grad
 
 # %% ../nbs/20_mix.ipynb #01d9277f
-def _is_int(t): return isinstance(t, Tensor) and not (t.is_floating_point() or t.is_complex())
 def _inner_loss(lf): return getattr(lf, 'func', lf)  # fastai's flattened losses keep the PyTorch loss in `.func`
 
 def resolve_labels(labels:str, # One of `LABEL_MODES`
                    yb:tuple, # The batch's targets
                    label_smoothing:float=0.)->str: # 'loss', 'target', 'multilabel' or 'onehot'
     "How the labels of this batch are mixed; a clear error when the targets cannot be mixed that way"
-    ints = [_is_int(y) for y in yb]
+    ints = [is_int(y) for y in yb]
     if labels == 'auto' and any(ints): return 'loss'   # the common case first: no message built
     if labels == 'loss': return labels
     if labels == 'onehot' and all(ints) and all(y.ndim == 1 for y in yb): return labels
@@ -213,7 +223,7 @@ def _target_weight(lf, y:Tensor)->Tensor|None:
     "Per-position weight PyTorch gives target `y` under `lf` (class `weight`, 0 at `ignore_index`); None when all 1"
     f = _inner_loss(lf)
     w, ii = getattr(f, 'weight', None), getattr(f, 'ignore_index', None)
-    if not _is_int(y) or (w is None and (ii is None or not (y == ii).any())): return None
+    if not is_int(y) or (w is None and (ii is None or not (y == ii).any())): return None
     keep = (y != ii) if ii is not None else torch.ones_like(y, dtype=torch.bool)
     res = keep.float()
     if w is not None: res = res * w.to(y.device)[torch.where(keep, y, 0)].float()
@@ -242,25 +252,6 @@ def mix_losses(lf_none, # Loss returning per-item losses (reduction='none')
     return num.sum() / torch.lerp(w2.reshape(n, -1), w1.reshape(n, -1), W).sum()
 
 # %% ../nbs/20_mix.ipynb #10240a16
-class Pairing:
-    "Who mixes with whom, and how much of each label counts: the default keeps the drawn partners and λ"
-    def setup(self, learn:Learner # The Learner being fit
-             ):
-        "Called by the mixing callback at `before_fit`"
-        self.learn = learn
-    def pair(self, plan:MixPlan, # The drawn plan (partners, λ, boxes)
-             yb:tuple # The batch's targets
-            )->MixPlan:
-        "The plan with this pairing's partners (called before anything is mixed)"
-        return plan
-    def label_plan(self, plan:MixPlan, # The plan the inputs or hidden states were mixed with
-                   yb:tuple # The batch's targets
-                  )->MixPlan:
-        "The plan the labels are mixed with (called after the inputs or hidden states are mixed)"
-        return plan
-    def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items() if not k.startswith('_') and k != 'learn')})"
-    def __getstate__(self): return {k: v for k, v in vars(self).items() if k != 'learn' and not k.startswith('_')}
-
 class MixCallback(Callback):
     "Base of the input-level mixing callbacks: options, schedules, clean tail, labels and loss; subclasses draw the plan"
     order, run_valid = 90, False
@@ -283,7 +274,7 @@ class MixCallback(Callback):
                  pairing:Pairing|None=None): # Who mixes with whom and label weights from the targets (C-Mixup, Remix, intra-class)
         _check_common(alpha, prob, mode, partner, labels, label_smoothing, off_tail)
         check_arg(pairing is None or isinstance(pairing, Pairing), 'pairing', pairing,
-                  "None or a `Pairing` (e.g. `CMixup()`, `Remix()`, `IntraClass()` from fastai_remedies.manifold)")
+                  "None or a `Pairing` (e.g. `CMixup()`, `Remix()`, `IntraClass()` from fastai_remedies.pairing)")
         store_attr()
         self._clear()
 
@@ -534,7 +525,10 @@ def _check_minmax(minmax):
               "None or (min, max) box side fractions with 0 < min < max <= 1")
 
 # %% ../nbs/20_mix.ipynb #9512eaa9
-def _add_mix(learn, cb):
+def add_mix(learn:Learner, # The Learner
+            cb:MixCallback # The mixing callback to use
+           )->Learner:
+    "Add `cb` to `learn` in place of any mixing callback it has (one mixing callback per Learner); returns `learn`"
     learn.remove_cbs([c for c in learn.cbs if isinstance(c, MixCallback)])
     return learn.add_cb(cb)
 
@@ -542,16 +536,16 @@ def _add_mix(learn, cb):
 @delegates(MixUp)
 def mixup(self:Learner, **kwargs):
     "Add a `MixUp` callback (replacing any input-mixing callback); returns the Learner"
-    return _add_mix(self, MixUp(**kwargs))
+    return add_mix(self, MixUp(**kwargs))
 
 @patch
 @delegates(CutMix)
 def cutmix(self:Learner, **kwargs):
     "Add a `CutMix` callback (replacing any input-mixing callback); returns the Learner"
-    return _add_mix(self, CutMix(**kwargs))
+    return add_mix(self, CutMix(**kwargs))
 
 @patch
 @delegates(CutMixUp)
 def cutmixup(self:Learner, **kwargs):
     "Add a `CutMixUp` callback (replacing any input-mixing callback); returns the Learner"
-    return _add_mix(self, CutMixUp(**kwargs))
+    return add_mix(self, CutMixUp(**kwargs))
