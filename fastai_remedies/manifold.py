@@ -11,7 +11,7 @@ from fastai.basics import *
 from fastai.tabular.model import TabularModel
 from fastai.text.models.core import SentenceEncoder, PoolingLinearClassifier
 from .core import check_arg, is_int
-from .mix import MixCallback, MixPlan, draw_plan, _value, add_mix
+from .mix import MixCallback, MixPlan, draw_plan, add_mix
 from .pairing import Pairing, CMixup, Remix, IntraClass, class_counts   # where users imported them from
 import copy as _copy
 
@@ -215,9 +215,7 @@ class ManifoldMixup(MixCallback):
         "The `MixPoint`s this callback chooses from in `model`"
         return mix_points(model, self.modules)
 
-    def sample_plan(self, x, n):
-        pct = self._pct()
-        return draw_plan(n, None, _value(self.alpha, pct), 1., 0., _value(self.prob, pct), self.mode, self.partner, self.max_lam)
+    def sample_plan(self, x, n): return draw_plan(n, self.mix_spec())
 
     def before_fit(self):
         "Remove hooks an interrupted fit may have left; find the mix points (a clear error when there are none)"
