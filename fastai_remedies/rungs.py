@@ -99,7 +99,8 @@ def data_kind(dls, # fastai `DataLoaders`
 def _mixing_candidates(kind, regression, awd):
     "Images: the three input-level mixings; tables and text: hidden-layer mixing; regression targets: also C-Mixup's pairing"
     from fastai_remedies.mix import MixUp, CutMix, CutMixUp
-    from fastai_remedies.manifold import ManifoldMixup, CMixup
+    from fastai_remedies.manifold import ManifoldMixup
+    from fastai_remedies.pairing import CMixup
     if kind == 'image': return [dict(mix=(MixUp, {})), dict(mix=(CutMix, {})), dict(mix=(CutMixUp, {}))]
     mixer = ManifoldMixup if kind in ('tabular', 'text') else MixUp   # token ids and categorical codes cannot be mixed
     return [dict(mix=(mixer, {}))] + ([dict(mix=(mixer, {'pairing': CMixup()}))] if regression else [])
@@ -172,7 +173,7 @@ RUNGS = (
          advice=lambda active, kind: "more data or more labels is the best remedy", note=_more_data_note),
     Rung('mixing', 2, 'mixing', "Create more data by augmentation: MixUp and its relatives, for nearly any kind of data.",
          tries="images: `MixUp`, `CutMix`, `CutMixUp`; tables and text: `ManifoldMixup` (hidden-layer mixing); regression: also C-Mixup pairing",
-         modules=('mix', 'manifold'), candidates=_mixing_candidates,
+         modules=('mix', 'manifold', 'pairing'), candidates=_mixing_candidates,
          in_use=lambda active: bool(active['mixing']), advice=_mixing_advice),
     Rung('batchnorm', 3, 'batch normalisation', "Use a more generalisable architecture: batch normalisation.",
          tries="BatchNorm before each activation", modules=('arch',),

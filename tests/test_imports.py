@@ -48,21 +48,13 @@ def test_graph_is_read():
 def test_no_import_cycle():
     assert cycles(graph()) == [], f"import cycles between {PKG} modules: {cycles(graph())}"
 
-# Known before issue 13 part B lands: manifold imports mix's private helpers (part B moves them). Remove after merging B.
-KNOWN_PRIVATE = {('manifold', 'mix', '_value'), ('manifold', 'mix', '_is_int'), ('manifold', 'mix', '_add_mix')}
-
 def private_imports()->set:
     return {(m, t, name) for m in modules() for t, names, _ in imports(m) if t != m
             for name in names if name.startswith('_') and not name.startswith('__')}
 
 def test_no_private_import_across_modules():
-    bad = private_imports() - KNOWN_PRIVATE
+    bad = private_imports()
     assert not bad, f"private names imported from another module (module, from, name): {sorted(bad)}"
-
-@pytest.mark.xfail(strict=True, reason="issue 13 part B removes manifold's `from .mix import _value, _is_int, _add_mix`; "
-                                       "when this passes, delete KNOWN_PRIVATE and this test")
-def test_known_private_imports_are_gone():
-    assert not private_imports() & KNOWN_PRIVATE
 
 def test_registry_imports_no_fastai():
     "The rung registry is read by the command line before fastai is imported, and by the docs build"
