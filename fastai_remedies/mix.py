@@ -391,6 +391,9 @@ class MixCallback(Callback):
     def after_fit(self):
         "Nothing of this fit is kept (the callback pickles small with `learn.export`)"
         self._restore(); self._clear()
+    def after_failure(self):
+        "Whatever else stopped the fit (an exception, Ctrl-C: see `core.after_failure`): as `after_fit`"
+        self.after_fit()
 
 def _plain(t):
     "`t` as a plain `torch.Tensor` (fastai's `TensorBase` subclasses dispatch every op through `__torch_function__`)"

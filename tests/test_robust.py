@@ -1,0 +1,83 @@
+"""Issue 16: whatever stops a fit leaves the Learner, its model and the process exactly as before; no silent wrong results.
+
+One test per numbered case of the issue (each written to fail before its fix), and the property test that interrupts a
+fit at a random event with a random exception for every callback of the package, alone and combined."""
+import functools, math, warnings
+import pytest, torch, torch.nn as nn
+from fastai.basics import Learner, Callback, CancelFitException, CancelBatchException, accuracy, set_seed, load_learner
+from fastai_remedies.core import process_state
+from fastai_remedies.data import digits_dls, mlp
+from fastai_remedies.gap import GapMonitor
+from fastai_remedies.mix import MixUp, CutMix, CutMixUp
+from fastai_remedies.manifold import ManifoldMixup, OutputMixup
+warnings.filterwarnings('ignore')
+
+@functools.lru_cache(None)
+def _digits(): return digits_dls(n_train=48, n_valid=32, bs=16)
+
+MIXERS = {'MixUp': MixUp, 'CutMix': lambda: CutMix(mode='elem'), 'CutMixUp': lambda: CutMixUp(mode='pair'),
+          'ManifoldMixup': ManifoldMixup, 'OutputMixup': OutputMixup}
+
+class Stop(Callback):
+    "Raise `exc` in event `at` of training batch `it` (order 95: after every callback of the package)"
+    order = 95
+    def __init__(self, exc, at='after_pred', it=2): self.exc, self.at, self.it = exc, at, it
+    def __getattr__(self, k):
+        if k == self.at: return self._maybe
+        return super().__getattr__(k)
+    def _maybe(self):
+        if self.training and self.iter == self.it: raise self.exc('stopped by the test')
+
+def hooks(model):
+    "Every forward hook and pre-hook on every module of `model`"
+    return [(n, k) for n, m in model.named_modules()
+            for d in (m._forward_hooks, m._forward_pre_hooks, getattr(m, '_forward_hooks_always_called', {})) for k in d]
+
+def snapshot(learn):
+    "What must be exactly as before a failed fit"
+    opt = learn.opt
+    return dict(loss_func=learn.loss_func, cbs=list(learn.cbs), modules=[id(m) for m in learn.model.modules()],
+                hooks=hooks(learn.model), training=[m.training for m in learn.model.modules()], opt=opt,
+                opt_params=None if opt is None else [[id(p) for p in ps] for ps in opt.param_lists],
+                opt_hypers=None if opt is None else [dict(h) for h in opt.hypers], process=process_state())
+
+def _learner(cbs=()): return Learner(_digits(), mlp(64, 10, hidden=(32,), flatten=True), metrics=accuracy, cbs=list(cbs))
+
+# 1. a later callback raising in after_pred (the mixer has already handed the Learner its mixed loss)
+@pytest.mark.parametrize('exc', [KeyboardInterrupt, RuntimeError])
+@pytest.mark.parametrize('attached', [False, True], ids=['fit-cbs', 'learner-cbs'])
+@pytest.mark.parametrize('mixer', list(MIXERS))
+def test_1_later_callback_raises_in_after_pred(mixer, attached, exc):
+    set_seed(0)
+    learn = _learner()
+    lf, cbs = learn.loss_func, [MIXERS[mixer](), Stop(exc)]
+    if attached: learn.add_cbs(cbs)
+    with learn.no_bar(), learn.no_logging(), pytest.raises(exc): learn.fit(1, 1e-3, cbs=None if attached else cbs)
+    assert learn.loss_func is lf
+    if attached: learn.remove_cb(cbs[1])
+    with learn.no_bar(): assert all(math.isfinite(v) for v in learn.validate())
+
+# 2. Ctrl-C inside the forward pass (PyTorch's always-called hooks do not run for a KeyboardInterrupt)
+class Interrupter(nn.Module):
+    "Identity that raises KeyboardInterrupt on its `at`-th training call"
+    def __init__(self, at=3): super().__init__(); self.at, self.n = at, 0
+    def forward(self, x):
+        if self.training:
+            self.n += 1
+            if self.n == self.at: raise KeyboardInterrupt
+        return x
+
+@pytest.mark.parametrize('mixer', ['ManifoldMixup', 'OutputMixup'])
+def test_2_ctrl_c_in_forward_leaves_no_hook_nor_plan(mixer, tmp_path):
+    set_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), Interrupter(), nn.Linear(32, 10))
+    cb = MIXERS[mixer]()
+    learn = Learner(_digits(), model, metrics=accuracy, cbs=cb)
+    with learn.no_bar(), learn.no_logging(), pytest.raises(KeyboardInterrupt): learn.fit(1, 1e-3)
+    assert hooks(model) == [] and cb._pending is None and cb._handles == [] and cb._plan is None
+    x = learn.dls.one_batch()[0]
+    model.train()
+    with torch.no_grad(): a = model(x); b = model[4](model[2](model[1](model[0](x))))
+    assert torch.equal(a.as_subclass(torch.Tensor), b.as_subclass(torch.Tensor))   # the next train-mode forward is not mixed
+    learn.export(tmp_path/'l.pkl')
+    assert hooks(load_learner(tmp_path/'l.pkl').model) == []
