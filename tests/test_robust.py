@@ -81,3 +81,69 @@ def test_2_ctrl_c_in_forward_leaves_no_hook_nor_plan(mixer, tmp_path):
     assert torch.equal(a.as_subclass(torch.Tensor), b.as_subclass(torch.Tensor))   # the next train-mode forward is not mixed
     learn.export(tmp_path/'l.pkl')
     assert hooks(load_learner(tmp_path/'l.pkl').model) == []
+
+# 3. the CLI: Ctrl-C anywhere gives exit code 130, one line naming what was kept; files are whole and of this run only
+import os, json, signal, subprocess, sys, sysconfig, time
+from pathlib import Path
+from fastai_remedies import cli
+
+def _main(args, capsys):
+    with pytest.raises(SystemExit) as e: cli.main(args)
+    err = capsys.readouterr().err
+    return e.value.code, err
+
+def _ctrl_c(*a, **k): raise KeyboardInterrupt
+
+def test_3_cli_ctrl_c_at_startup_writes_nothing(tmp_path, capsys, monkeypatch):
+    import fastai_remedies.data as data
+    (tmp_path/'gap_report.json').write_text('{"from": "an earlier run"}')
+    monkeypatch.setattr(data, 'get_dls', _ctrl_c)
+    code, err = _main(['gap', '--data', 'wine', '--out', str(tmp_path)], capsys)
+    assert code == 130 and err == "fastai-remedies gap: interrupted (Ctrl-C); nothing written\n"
+    assert os.listdir(tmp_path) == []   # the earlier run's report is not presented as this one's
+
+def test_3_cli_ctrl_c_in_gap_training_keeps_the_epochs_done(tmp_path, capsys, monkeypatch):
+    from fastai_remedies.gap import GapMonitor
+    real = GapMonitor.after_epoch
+    def after_epoch(self):
+        real(self)
+        if self.epoch == 2: raise KeyboardInterrupt
+    monkeypatch.setattr(GapMonitor, 'after_epoch', after_epoch)
+    code, err = _main(['gap', '--data', 'wine', '--epochs', '6', '--out', str(tmp_path)], capsys)
+    assert code == 130 and err.count('\n') == 1 and 'kept gap_table.csv, gap_report.json, gap_plot.png' in err and '3 of 6 epochs' in err
+    rep = json.loads((tmp_path/'gap_report.json').read_text())
+    assert rep['interrupted'] and len(rep['epochs_table']) == 3 and sorted(os.listdir(tmp_path)) == ['gap_plot.png', 'gap_report.json', 'gap_table.csv']
+
+def test_3_cli_second_ctrl_c_while_writing_the_ladder_report(tmp_path, capsys, monkeypatch):
+    import fastai_remedies.ladder as ladder_mod, matplotlib.figure
+    (tmp_path/'ladder_plot.png').write_bytes(b'an earlier run')
+    real = ladder_mod.RemedyLadder.train
+    def train(self, step, *a, **k):
+        if step.reg: raise KeyboardInterrupt   # the first Ctrl-C, in the first rung that regularises
+        return real(self, step, *a, **k)
+    monkeypatch.setattr(ladder_mod.RemedyLadder, 'train', train)
+    monkeypatch.setattr(matplotlib.figure.Figure, 'savefig', _ctrl_c)   # the second, while the plot is saved
+    code, err = _main(['ladder', '--data', 'wine', '--epochs', '1', '--lr', '1e-2', '--out', str(tmp_path)], capsys)
+    assert code == 130 and err.strip().splitlines()[-1].startswith('fastai-remedies ladder: interrupted (Ctrl-C); kept results.json, report.md in')
+    assert sorted(os.listdir(tmp_path)) == ['report.md', 'results.json']   # no half-written plot, no stale one
+    assert json.loads((tmp_path/'results.json').read_text())['interrupted']
+
+def test_3_cli_real_sigint_during_imports(tmp_path):
+    exe = Path(sysconfig.get_path('scripts'))/'fastai-remedies'
+    p = subprocess.Popen([str(exe), 'gap', '--data', 'wine', '--out', str(tmp_path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, 'MPLBACKEND': 'Agg'})
+    time.sleep(2.5)   # importing torch and fastai takes ~10 s
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and err == "fastai-remedies gap: interrupted (Ctrl-C); nothing written\n", err
+    assert os.listdir(tmp_path) == []
+
+@pytest.mark.parametrize('args,msg', [
+    (['--lr', '-1'], '`lr` (--lr) must be a positive finite number; got -1.0'),
+    (['--lr', 'nan'], '`lr` (--lr) must be a positive finite number; got nan'),
+    (['--seed', '-1'], '`seed` (--seed) must be an integer in [0, 2**32); got -1'),
+    (['--seed', str(2**32)], f'`seed` (--seed) must be an integer in [0, 2**32); got {2**32}')])
+@pytest.mark.parametrize('cmd', ['gap', 'ladder'])
+def test_6_8_cli_lr_and_seed(cmd, args, msg, tmp_path, capsys):
+    code, err = _main([cmd, '--data', 'wine', '--out', str(tmp_path), *args], capsys)
+    assert code == 2 and msg in err and os.listdir(tmp_path) == []
