@@ -43,7 +43,7 @@ def _writable_dir(out:str)->Path:
         raise ValueError(f"`out` (--out) must be a folder that can be written; got {out!r}: {e.strerror or e}") from None
     return path
 
-# %% ../nbs/60_cli.ipynb #de085381
+# %% ../nbs/60_cli.ipynb #22ea890c
 class Interrupted(KeyboardInterrupt):
     "Ctrl-C in a command, with the files it had written (`kept`) in `out` and a `note` on what they hold"
     def __init__(self, kept=(), out=None, note=''): super().__init__('interrupted'); self.kept, self.out, self.note = list(kept), out, note

@@ -11,7 +11,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.schedule import SchedCos, SchedLin, SchedExp, SchedNo, combine_scheds
 import copy as _copy
-from .core import check_arg
+from .core import check_arg, is_int
 
 # %% auto #0
 __all__ = ['MIX_MODES', 'PARTNERS', 'LABEL_MODES', 'check_sched', 'sample_lam', 'partners', 'cut_boxes', 'MixPlan',
@@ -306,7 +306,8 @@ class MixCallback(Callback):
         "Drop any state of an earlier fit and check no other mixing callback would mix the same batch"
         _heal_loss(self.learn)
         self._clear()
-        others = [type(cb).__name__ for cb in self.learn.cbs if isinstance(cb, MixCallback) and cb is not self]
+        others = [type(cb).__name__ for cb in self.learn.cbs if cb is not self and (isinstance(cb, MixCallback) or   # or fastai's own:
+                  any(k.__name__ == 'MixHandler' and k.__module__ == 'fastai.callback.mixup' for k in type(cb).__mro__))]
         if others: raise ValueError(f"`cbs` must hold one input-mixing callback; got {type(self).__name__} and {others}")
         if self.pairing is not None: self.pairing.setup(self.learn)
 
@@ -351,7 +352,14 @@ class MixCallback(Callback):
         eps = self.label_smoothing
         if mode == 'onehot':
             c = self.num_classes or getattr(self.learn.dls, 'c', None)
-            check_arg(isinstance(c, int) and c > 1, 'num_classes', c, "the number of classes (an int > 1) for labels='onehot'")
+            check_arg(is_int(c, 2), 'num_classes', c, "the number of classes (an int > 1) for labels='onehot'")
+            lf = self.learn.loss_func
+            check_arg(not (isinstance(lf, BaseLoss) and lf.flatten), 'labels', 'onehot',
+                      f"used with a loss that takes class-probability targets, e.g. loss_func=nn.CrossEntropyLoss(); "
+                      f"fastai's {type(lf).__name__} flattens the targets into class indices: use it with labels='loss' (the default)", TypeError)
+            lo, hi = int(y.min()), int(y.max())
+            check_arg(0 <= lo and hi < c, 'labels', f'class {hi if hi >= c else lo}', f"class indices in 0..{c-1} ({c} classes: "
+                      "`num_classes`, else `dls.c`) for labels='onehot'")
             y = F.one_hot(y.long(), c).float()
         if not eps: return y
         return y*(1-eps) + (0.5*eps if mode == 'multilabel' else eps/y.shape[-1])
@@ -452,7 +460,8 @@ def draw_plan(n:int, # Batch size
         perm = partners(n, partner)
         if not cut: return MixPlan(perm, lam.expand(n), how=partner, scalar=lam.item())
         lo, hi, lc = cut_boxes(lam, spatial, minmax)
-        return MixPlan(perm, (lc if correct_lam or minmax else lam).expand(n), True, lo, hi, spatial, one_box=True, how=partner)
+        # without `correct_lam` the label weight is the drawn λ, but a box of no pixel (inputs too small) mixes no label
+        return MixPlan(perm, (lc if correct_lam or minmax else torch.where(lc >= 1, lc, lam)).expand(n), True, lo, hi, spatial, one_box=True, how=partner)
     if 0 < switch_prob < 1:
         use_cut = torch.rand(n) < switch_prob
         lam = torch.where(use_cut, sample_lam(cut_alpha, n, max_lam), sample_lam(mix_alpha, n, max_lam))
@@ -468,7 +477,7 @@ def draw_plan(n:int, # Batch size
     lo, hi, lc = cut_boxes(lam, spatial, minmax)
     lo, hi, lc = lo[idx], hi[idx], lc[idx]
     if coin is not None: hi, lc = torch.where(coin[:, None], hi, lo), torch.where(coin, lc, 1.)
-    lam = torch.where(use_cut, lc if correct_lam or minmax else lam, lam)
+    lam = torch.where(use_cut, lc if correct_lam or minmax else torch.where(lc >= 1, lc, lam), lam)
     return MixPlan(perm, lam, True if use_cut.all() else use_cut, lo, hi, spatial, how=partner)
 
 # %% ../nbs/20_mix.ipynb #fee40c90
