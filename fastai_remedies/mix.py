@@ -357,10 +357,11 @@ class MixCallback(Callback):
             check_arg(not (isinstance(lf, BaseLoss) and lf.flatten), 'labels', 'onehot',
                       f"used with a loss that takes class-probability targets, e.g. loss_func=nn.CrossEntropyLoss(); "
                       f"fastai's {type(lf).__name__} flattens the targets into class indices: use it with labels='loss' (the default)", TypeError)
-            lo, hi = int(y.min()), int(y.max())
-            check_arg(0 <= lo and hi < c, 'labels', f'class {hi if hi >= c else lo}', f"class indices in 0..{c-1} ({c} classes: "
-                      "`num_classes`, else `dls.c`) for labels='onehot'")
-            y = F.one_hot(y.long(), c).float()
+            try: y = F.one_hot(y.long(), c).float()
+            except RuntimeError:   # (torch checks the range itself: no extra pass on the happy path)
+                lo, hi = int(y.min()), int(y.max())
+                check_arg(False, 'labels', f'class {hi if hi >= c else lo}', f"class indices in 0..{c-1} ({c} classes: "
+                          "`num_classes`, else `dls.c`) for labels='onehot'")
         if not eps: return y
         return y*(1-eps) + (0.5*eps if mode == 'multilabel' else eps/y.shape[-1])
 
