@@ -12,8 +12,8 @@ from fastai.callback.progress import ProgressCallback  # adds `Learner.no_bar`
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['check_arg', 'is_int', 'is_num', 'preserve_rng', 'copy_model', 'one_process', 'quiet', 'process_state',
-           'restore_process', 'after_failure']
+__all__ = ['check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'preserve_rng', 'copy_model', 'one_process', 'quiet',
+           'process_state', 'restore_process', 'after_failure']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -24,8 +24,14 @@ def check_arg(ok:bool, # Whether the value is acceptable
     "Raise `exc` naming `name`, the `value` seen and what was `expected` unless `ok`"
     if not ok: raise exc(f"`{name}` must be {expected}; got {value!r}")
 
+# %% ../nbs/01_core.ipynb #b206cb4e
+def is_int(t # Anything: a tensor is checked, anything else is not an integer tensor
+          )->bool:
+    "Whether `t` is a tensor of integers or bools (class codes, token ids), not floats or complex numbers"
+    return isinstance(t, Tensor) and not (t.is_floating_point() or t.is_complex())
+
 # %% ../nbs/01_core.ipynb #67533a13
-def is_int(v, # The value to check
+def is_int_arg(v, # The value to check
            lo=None, # Smallest value allowed (None: no bound)
            hi=None, # Largest value allowed (None: no bound)
           )->bool:
@@ -33,7 +39,7 @@ def is_int(v, # The value to check
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral): return False
     return (lo is None or v >= lo) and (hi is None or v <= hi)
 
-def is_num(v, # The value to check
+def is_num_arg(v, # The value to check
            lo=None, # Smallest value allowed (None: no bound)
            hi=None, # Largest value allowed (None: no bound)
            lo_open:bool=False, # Exclude `lo` itself (a number > `lo`)

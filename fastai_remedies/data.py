@@ -13,7 +13,7 @@ from fastai.vision.core import PILImageBW
 from fastai.vision.augment import Resize
 from fastai.tabular.all import TabularPandas, TabularDataLoaders, Normalize as TabNormalize, tabular_learner, tabular_config
 from fastai.text.all import TextBlock
-from .core import check_arg, is_int, is_num
+from .core import check_arg, is_int_arg, is_num_arg
 
 # %% auto #0
 __all__ = ['TABULAR_DATASETS', 'CLAS_TOPICS', 'DATASETS', 'digits_dls', 'tabular_dls', 'python_docs_df', 'text_lm_dls',
@@ -45,11 +45,11 @@ def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,7
     "Image `DataLoaders` over sklearn's handwritten digits"
     imgs, targs = _digits()
     n = len(imgs)
-    check_arg(is_int(n_train, 1, n-1), 'n_train', n_train, f'an integer in 1..{n-1}')
-    check_arg(is_int(n_valid, 1, n-n_train), 'n_valid', n_valid,
+    check_arg(is_int_arg(n_train, 1, n-1), 'n_train', n_train, f'an integer in 1..{n-1}')
+    check_arg(is_int_arg(n_valid, 1, n-n_train), 'n_valid', n_valid,
               f'an integer in 1..{n-n_train} (1,797 digits minus n_train={n_train})')
-    check_arg(is_int(size, 1), 'size', size, 'a positive integer')
-    check_arg(is_int(bs, 1, n_train), 'bs', bs, f'an integer in 1..n_train={n_train} (fastai drops the last partial training batch)')
+    check_arg(is_int_arg(size, 1), 'size', size, 'a positive integer')
+    check_arg(is_int_arg(bs, 1, n_train), 'bs', bs, f'an integer in 1..n_train={n_train} (fastai drops the last partial training batch)')
     tr, va = _split_idxs(n, n_train, n_valid, seed)
     items = [(imgs[i], int(targs[i])) for i in np.concatenate([tr, va])]
     stats = imgs[tr].astype(np.float32)/255
@@ -81,14 +81,14 @@ def tabular_dls(name:str='breast_cancer', # One of `TABULAR_DATASETS`
                )->DataLoaders:
     "Tabular `DataLoaders` over one of sklearn's small tables"
     check_arg(name in TABULAR_DATASETS, 'name', name, f'one of {list(TABULAR_DATASETS)}')
-    check_arg(is_num(valid_pct, 0, 1, lo_open=True) and valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
+    check_arg(is_num_arg(valid_pct, 0, 1, lo_open=True) and valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
     df = _table(name)
     n = len(df); n_valid = int(round(n*valid_pct))
     check_arg(1 <= n_valid < n, 'valid_pct', valid_pct, f'a fraction giving 1..{n-1} validation rows of the {n} of {name!r}')
     n_train = ifnone(n_train, n-n_valid)
-    check_arg(is_int(n_train, 1, n-n_valid), 'n_train', n_train,
+    check_arg(is_int_arg(n_train, 1, n-n_valid), 'n_train', n_train,
               f'an integer in 1..{n-n_valid} for {name!r} with valid_pct={valid_pct}')
-    check_arg(is_int(bs, 1, n_train), 'bs', bs, f'an integer in 1..n_train={n_train} (fastai drops the last partial training batch)')
+    check_arg(is_int_arg(bs, 1, n_train), 'bs', bs, f'an integer in 1..n_train={n_train} (fastai drops the last partial training batch)')
     tr, va = _split_idxs(n, n_train, n_valid, seed)
     df = df.iloc[np.concatenate([tr, va])].reset_index(drop=True)
     y_block = CategoryBlock() if TABULAR_DATASETS[name][1] == 'classification' else RegressionBlock()
@@ -112,9 +112,9 @@ def text_lm_dls(valid_pct:float=0.2, # Fraction of topics held out for validatio
                 **kwargs # Passed to `DataBlock.dataloaders`
                )->DataLoaders:
     "Language-model `DataLoaders` over the Python documentation"
-    check_arg(is_num(valid_pct, 0, 1, lo_open=True) and valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
-    check_arg(is_int(bs, 1), 'bs', bs, 'a positive integer')
-    check_arg(is_int(seq_len, 1), 'seq_len', seq_len, 'a positive integer')
+    check_arg(is_num_arg(valid_pct, 0, 1, lo_open=True) and valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
+    check_arg(is_int_arg(bs, 1), 'bs', bs, 'a positive integer')
+    check_arg(is_int_arg(seq_len, 1), 'seq_len', seq_len, 'a positive integer')
     df = python_docs_df()
     dblock = DataBlock(blocks=TextBlock.from_df('text', is_lm=True, seq_len=seq_len, min_freq=min_freq, n_workers=0),
                        get_x=ColReader('text'), splitter=RandomSplitter(valid_pct, seed=seed))
@@ -144,13 +144,13 @@ def text_clas_dls(topics=CLAS_TOPICS, # Topics to classify paragraphs into
                   **kwargs # Passed to `DataBlock.dataloaders`
                  )->DataLoaders:
     "Text-classification `DataLoaders`: paragraphs of the Python documentation, labelled with their topic"
-    check_arg(is_num(valid_pct, 0, 1, lo_open=True) and valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
+    check_arg(is_num_arg(valid_pct, 0, 1, lo_open=True) and valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
     check_arg(isinstance(topics, (list, tuple)) and len(set(topics)) >= 2, 'topics', topics,
               'a list of at least two different topic names (each topic is a class)')
     df = python_docs_paragraphs(topics)
     n_valid = int(valid_pct*len(df))   # fastai's RandomSplitter
     check_arg(n_valid >= 1, 'valid_pct', valid_pct, f'a fraction giving at least one of the {len(df)} paragraphs to validation')
-    check_arg(is_int(bs, 1, len(df)-n_valid), 'bs', bs, f'an integer in 1..{len(df)-n_valid} (the training paragraphs)')
+    check_arg(is_int_arg(bs, 1, len(df)-n_valid), 'bs', bs, f'an integer in 1..{len(df)-n_valid} (the training paragraphs)')
     dblock = DataBlock(blocks=(TextBlock.from_df('text', seq_len=seq_len, min_freq=min_freq, n_workers=0), CategoryBlock),
                        get_x=ColReader('text'), get_y=ColReader('label'), splitter=RandomSplitter(valid_pct, seed=seed))
     return dblock.dataloaders(df, bs=bs, seq_len=seq_len, num_workers=num_workers, **kwargs)

@@ -11,7 +11,7 @@ from fastai.basics import *
 from fastai.callback.mixup import MixHandler
 from fastai.tabular.core import TabularPandas
 from fastai.text.models.awdlstm import AWD_LSTM, WeightDropout
-from .core import check_arg, is_int, is_num, preserve_rng, copy_model, one_process
+from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, copy_model, one_process
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
@@ -41,8 +41,8 @@ def subset_idxs(n:int, # Number of items available
                 name:str='n_items'): # Parameter name used in messages
     "Sorted random positions of `n_items` out of `n`; `n_items` larger than `n` is clipped with a warning"
     check_arg(n > 0, 'dls.train', f'{n} items', 'a training set with at least one item')
-    check_arg(n_items is None or is_int(n_items, 1), name, n_items, 'None or a positive integer')
-    check_arg(is_int(seed, 0, 2**32-1), 'seed', seed, 'an integer in [0, 2**32)')
+    check_arg(n_items is None or is_int_arg(n_items, 1), name, n_items, 'None or a positive integer')
+    check_arg(is_int_arg(seed, 0, 2**32-1), 'seed', seed, 'an integer in [0, 2**32)')
     if n_items is None or n_items >= n:
         if n_items is not None and n_items > n:
             warn(f"`{name}`={n_items} is larger than the training set ({n} items): using all {n}")
@@ -57,7 +57,7 @@ def honest_dl(dls:DataLoaders, # The Learner's `DataLoaders`
               shuffle:bool=False, # Shuffle the subset at each pass
               name:str='n_items'): # Parameter name used in messages
     "A `DataLoader` over a fixed random subset of the training items, with validation transforms"
-    check_arg(bs is None or is_int(bs, 1), 'bs', bs, 'None or a positive integer')
+    check_arg(bs is None or is_int_arg(bs, 1), 'bs', bs, 'None or a positive integer')
     train_ds = dls.train.dataset
     idxs = subset_idxs(len(train_ds), n_items, seed, name)
     tmpl = dls.loaders[1] if len(dls.loaders) > 1 else dls.train
@@ -230,20 +230,20 @@ class GapMonitor(Callback):
         cache_mb:float=256., # Cache the subset's batches when they take at most this many MB (0: never)
         **kwargs # Phase rule settings, passed to `epoch_phase`: warmup, patience, min_delta, gl_max, pq_max, strip, gap_tol, max_stale
     ):
-        check_arg(n_items is None or is_int(n_items, 1), 'n_items', n_items, 'None or a positive integer')
-        check_arg(is_int(seed, 0, 2**32-1), 'seed', seed, 'an integer in [0, 2**32)')
+        check_arg(n_items is None or is_int_arg(n_items, 1), 'n_items', n_items, 'None or a positive integer')
+        check_arg(is_int_arg(seed, 0, 2**32-1), 'seed', seed, 'an integer in [0, 2**32)')
         check_arg(isinstance(monitor, str), 'monitor', monitor, 'a Recorder column name (a str)', TypeError)
         check_arg(comp is None or callable(comp), 'comp', comp, 'None, np.less or np.greater (a function of two values)', TypeError)
         check_arg(isinstance(restore_best, bool), 'restore_best', restore_best, 'True or False')
         check_arg(on_overfit in (None, 'warn', 'stop'), 'on_overfit', on_overfit, "None, 'warn' or 'stop'")
-        check_arg(is_num(cache_mb, 0), 'cache_mb', cache_mb, 'a number >= 0')
+        check_arg(is_num_arg(cache_mb, 0), 'cache_mb', cache_mb, 'a number >= 0')
         for k in kwargs: check_arg(k in _PHASE_KW, 'GapMonitor keyword', k, f'one of {list(_PHASE_KW)}', TypeError)
         self.phase_kw = {**_PHASE_KW, **kwargs}
         for k in ('warmup', 'patience', 'strip', 'max_stale'):
             v = self.phase_kw[k]
-            check_arg(is_int(v, int(k != 'warmup')), k, v, f"an integer >= {int(k != 'warmup')}")
+            check_arg(is_int_arg(v, int(k != 'warmup')), k, v, f"an integer >= {int(k != 'warmup')}")
         for k in ('min_delta', 'gl_max', 'pq_max', 'gap_tol'):
-            check_arg(is_num(self.phase_kw[k], 0), k, self.phase_kw[k], 'a number >= 0')
+            check_arg(is_num_arg(self.phase_kw[k], 0), k, self.phase_kw[k], 'a number >= 0')
         if comp is None: comp = np.less if monitor == 'gap' or 'loss' in monitor or 'error' in monitor else np.greater
         store_attr('n_items,seed,monitor,comp,on_overfit,restore_best,cache_mb')
         self.rows, self.best_value, self.best_epoch, self.idxs = [], None, None, None
@@ -542,12 +542,12 @@ def overfit_check(self:Learner,
                   seed:int=0, # Seed of the subset and of the copy's training
                  )->OverfitCheck:
     "Check that a copy of the model can overfit `n_items` training items; the Learner itself is untouched"
-    check_arg(is_int(max_epochs, 1), 'max_epochs', max_epochs, 'a positive integer')
-    check_arg(is_int(patience, 1), 'patience', patience, 'a positive integer')
-    check_arg(is_num(rel_thresh, 0, 1, lo_open=True) and rel_thresh < 1, 'rel_thresh', rel_thresh, 'a fraction strictly between 0 and 1')
-    check_arg(thresh is None or is_num(thresh, 0, lo_open=True), 'thresh', thresh, 'None or a positive finite number')
+    check_arg(is_int_arg(max_epochs, 1), 'max_epochs', max_epochs, 'a positive integer')
+    check_arg(is_int_arg(patience, 1), 'patience', patience, 'a positive integer')
+    check_arg(is_num_arg(rel_thresh, 0, 1, lo_open=True) and rel_thresh < 1, 'rel_thresh', rel_thresh, 'a fraction strictly between 0 and 1')
+    check_arg(thresh is None or is_num_arg(thresh, 0, lo_open=True), 'thresh', thresh, 'None or a positive finite number')
     lr = ifnone(lr, self.lr)
-    check_arg(is_num(lr, 0), 'lr', lr, 'a finite number >= 0')
+    check_arg(is_num_arg(lr, 0), 'lr', lr, 'a finite number >= 0')
     with preserve_rng():
         set_seed(seed)
         dl_eval = honest_dl(self.dls, n_items, seed, bs=bs)
