@@ -11,6 +11,7 @@ from fastai.basics import *
 from .core import process_state, quiet
 from .data import digits_dls, tabular_dls, text_lm_dls, text_clas_dls, get_dls, mlp
 from .gap import GapMonitor, honest_dl
+from .overfit import OverfitCheck   # and `Learner.overfit_check`
 from .mix import MixUp, CutMix, CutMixUp
 from .manifold import ManifoldMixup, OutputMixup, Remix
 from .arch import regularize
