@@ -12,6 +12,7 @@ from fastai.callback.mixup import MixHandler
 from fastai.tabular.core import TabularPandas
 from fastai.text.models.awdlstm import AWD_LSTM, WeightDropout
 from .core import check_arg, preserve_rng, copy_model, one_process
+from .data import DecodedDatasets
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
@@ -29,6 +30,7 @@ def valid_view(ds, # A training dataset (`dls.train_ds`)
                idxs): # Positions of the items to keep
     "The items `idxs` of `ds`, processed with the validation transforms"
     idxs = [int(i) for i in idxs]
+    if isinstance(ds, DecodedDatasets): return ds.view(idxs, split_idx=1)  # keeps its decoded tensors
     if isinstance(ds, Datasets): return Datasets(tls=[tl._new(tl._get(idxs), split_idx=1) for tl in ds.tls], n_inp=ds.n_inp)
     if isinstance(ds, TfmdLists): return ds._new(ds._get(idxs), split_idx=1)
     if isinstance(ds, TabularPandas): return ds.iloc[idxs]

@@ -1,0 +1,101 @@
+"""Data pipeline benchmark (`make bench`): where an epoch goes, for every embedded dataset, as ratios measured in one run.
+
+An epoch of `Learner.fit` (training and validation passes, no progress bar or logging, one torch thread) is split into
+  * data:      iterating the training and validation DataLoaders alone (fetching, collation, `after_batch` transforms);
+  * model:     the model-only floor: forward, loss, backward and optimizer step on the same batches (already fetched,
+               cast to plain tensors as fastai's `CastToTensor` does), and forward + loss on the validation batches;
+  * callbacks: the rest of the epoch (the Learner's loop, its callbacks, Recorder and metrics): epoch - data - model.
+Each round measures every configuration once, in a shuffled order (the machine is shared and noisy); the figures are
+medians over rounds. Ratios are to the model's time. "before" is fastai's per-item `DataBlock` path
+(`digits_dls(fast=False)`), "after" the package's default. Target on digits: (data + callbacks) <= 0.5 x model, i.e.
+an epoch <= 1.5 x the model-only floor."""
+import os, random, statistics, sys, time, warnings
+warnings.filterwarnings('ignore')
+import torch
+torch.set_num_threads(1)
+from fastai.basics import *
+from fastai_remedies.data import digits_dls, tabular_dls, text_clas_dls, text_lm_dls, baseline_learner
+from fastai_remedies.awd import awd_lm_learner, awd_classifier_learner
+
+def _plain(b): return tuple(t.as_subclass(Tensor) if isinstance(t, Tensor) else t for t in b)
+
+def _data(dls):
+    t = time.perf_counter()
+    for dl in (dls.train, dls.valid):
+        for _ in dl: pass
+    return time.perf_counter() - t
+
+def _model(learn, train, valid):
+    "Forward, loss, backward and step on `train`, forward and loss on `valid`: the model-only floor of an epoch"
+    m, opt, lf, n = learn.model, learn.opt, learn.loss_func, learn.dls.n_inp
+    def out(p): return p[0] if isinstance(p, (tuple, list)) else p  # fastai's RNNCallback keeps the first output
+    t = time.perf_counter()
+    m.train()
+    if hasattr(m, 'reset'): m.reset()
+    for b in train:
+        loss = lf(out(m(*b[:n])), *b[n:])
+        loss.backward(); opt.step(); opt.zero_grad()
+    m.eval()
+    if hasattr(m, 'reset'): m.reset()
+    with torch.no_grad():
+        for b in valid: lf(out(m(*b[:n])), *b[n:])
+    return time.perf_counter() - t
+
+def _epoch(learn, epochs):
+    t = time.perf_counter()
+    with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-3)
+    return (time.perf_counter() - t)/epochs
+
+def measure(configs, rounds, epochs=3):
+    "Median (epoch, data, model) seconds per epoch of each configuration `name: (dls, learner)`"
+    res = {k: dict(epoch=[], data=[], model=[]) for k in configs}
+    for k, (dls, learn) in configs.items(): _epoch(learn, 1)  # warm up (and the optimizer is created)
+    for r in range(rounds):
+        order = list(configs); random.Random(r).shuffle(order)
+        for k in order:
+            dls, learn = configs[k]
+            res[k]['epoch'].append(_epoch(learn, epochs))
+            res[k]['data'].append(statistics.median(_data(dls) for _ in range(epochs)))
+            train, valid = [_plain(b) for b in dls.train], [_plain(b) for b in dls.valid]
+            res[k]['model'].append(statistics.median(_model(learn, train, valid) for _ in range(epochs)))
+    return {k: {m: statistics.median(v) for m, v in d.items()} for k, d in res.items()}
+
+def report(name, r, target=None):
+    e, d, m = r['epoch'], r['data'], r['model']
+    c = e - d - m
+    line = (f"  {name:26s} epoch {e*1000:7.1f} ms = data {d*1000:6.1f} + model {m*1000:7.1f} + callbacks {c*1000:6.1f} | "
+            f"per model: data {d/m:5.2f}, callbacks {c/m:5.2f}, data+callbacks {(d+c)/m:5.2f}; epoch/model {e/m:4.2f}")
+    if target is not None: line += f" (target data+callbacks <= {target})"
+    print(line, flush=True)
+
+def main(rounds=7):
+    print(f"Epoch split (median of {rounds} rounds; one torch thread; ratios are to the model's time)", flush=True)
+    set_seed(0)
+    digits = {}
+    for k, fast in (('before', False), ('after', True)):
+        dls = digits_dls(n_train=1000, n_valid=500, fast=fast)
+        digits[k] = (dls, baseline_learner(dls))
+    print("digits, 1000 train / 500 valid items, bs 64, plain MLP (200, 100):")
+    r = measure(digits, rounds)
+    report("before: DataBlock path", r['before'])
+    report("after: decoded tensors", r['after'], 0.5)
+    print(f"  data time, before / after: {r['before']['data']/r['after']['data']:.1f}x; "
+          f"epoch time, before / after: {r['before']['epoch']/r['after']['epoch']:.1f}x")
+    set_seed(0)
+    tabs = {}
+    for name in ('breast_cancer', 'wine', 'diabetes'):
+        dls = tabular_dls(name)
+        tabs[name] = (dls, baseline_learner(dls))
+    print("tables (fastai TabularPandas), all training rows, bs 64, tabular_learner without batchnorm (200, 100):")
+    r = measure(tabs, rounds)
+    for name in tabs: report(name, r[name])
+    set_seed(0)
+    sizes = dict(emb_sz=64, n_hid=192, n_layers=2)
+    cdls, ldls = text_clas_dls(), text_lm_dls()
+    text = dict(text_classifier=(cdls, awd_classifier_learner(cdls, sizes=sizes, metrics=accuracy)),
+                language_model=(ldls, awd_lm_learner(ldls, sizes=sizes)))
+    print("text (fastai TextBlock), AWD-LSTM emb 64, hidden 192, 2 layers, fastai's dropouts; bs 32 (classifier), 16 x 72 tokens (LM):")
+    r = measure(text, max(3, rounds//2), epochs=1)
+    for name in text: report(name, r[name])
+
+if __name__ == '__main__': main(*[int(a) for a in sys.argv[1:]])
