@@ -84,13 +84,14 @@ def main(rounds=7):
     print(f"Epoch split (median of {rounds} rounds; one torch thread; ratios are to the model's time)", flush=True)
     set_seed(0)
     digits = {}
-    for k, fast in (('before', False), ('after', True)):
-        dls = digits_dls(n_train=1000, n_valid=500, fast=fast)
+    for k, fast, bs in (('before', False, 64), ('after', True, 64), ('after_bs256', True, 256)):
+        dls = digits_dls(n_train=1000, n_valid=500, fast=fast, bs=bs)
         digits[k] = (dls, baseline_learner(dls))
     print("digits, 1000 train / 500 valid items, bs 64, plain MLP (200, 100):")
     r = measure(digits, rounds)
     report("before: DataBlock path", r['before'])
     report("after: decoded tensors", r['after'], 0.5)
+    report("after, bs 256 (for scale)", r['after_bs256'], 0.5)
     print(f"  data time, before / after: {r['before']['data']/r['after']['data']:.1f}x; "
           f"epoch time, before / after: {r['before']['epoch']/r['after']['epoch']:.1f}x")
     set_seed(0)
