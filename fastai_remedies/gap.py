@@ -10,7 +10,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.core import TabularPandas
 from .core import check_arg, is_int_arg, is_num_arg, preserve_rng
-from .rungs import active_remedies, data_kind, diagnosis, next_rung
+from .rungs import active_remedies, data_kind, diagnosis, next_rung, loaded_types
 
 # %% auto #0
 __all__ = ['PHASES', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'GapMonitor']
@@ -26,6 +26,8 @@ def valid_view(ds, # A training dataset (`dls.train_ds`)
                idxs): # Positions of the items to keep
     "The items `idxs` of `ds`, processed with the validation transforms"
     idxs = [int(i) for i in idxs]
+    # the embedded digits' `DecodedDatasets` keeps its decoded tensors (looked up, not imported: gap needs no data stack)
+    if isinstance(ds, loaded_types('fastai_remedies.data', 'DecodedDatasets')): return ds.view(idxs, split_idx=1)
     if isinstance(ds, Datasets): return Datasets(tls=[tl._new(tl._get(idxs), split_idx=1) for tl in ds.tls], n_inp=ds.n_inp)
     if isinstance(ds, TfmdLists): return ds._new(ds._get(idxs), split_idx=1)
     if isinstance(ds, TabularPandas): return ds.iloc[idxs]
