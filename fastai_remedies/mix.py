@@ -14,6 +14,7 @@ from fastai.callback.schedule import SchedCos, SchedLin, SchedExp, SchedNo, comb
 import copy as _copy
 from .core import check_arg, is_int, is_int_arg
 from .pairing import Pairing
+from .fast import beta_draws, writable, PlainState
 
 # %% auto #0
 __all__ = ['MIX_MODES', 'PARTNERS', 'LABEL_MODES', 'check_sched', 'sample_lam', 'partners', 'cut_boxes', 'Cut', 'MixPlan',
@@ -53,20 +54,12 @@ def _check_common(alpha, prob, mode, partner, labels, label_smoothing, off_tail)
               'off_tail', off_tail, "0 (mix to the end), an int ≥ 1 (last epochs) or a float in (0, 1) (last fraction of training)")
 
 # %% ../nbs/20_mix.ipynb #8578da70
-@functools.lru_cache(64)
-def _beta(alpha:float): return Beta(torch.tensor(alpha), torch.tensor(alpha), validate_args=False)
-
-@functools.lru_cache(64)
-def _conc(alpha:float): return torch.tensor([alpha, alpha])
-
 def sample_lam(alpha:float, # Beta(alpha, alpha) concentration, > 0
                n:int, # How many λ to draw
                max_lam:bool=False # Fold λ to max(λ, 1-λ), as fastai's MixUp does
               )->Tensor: # float32 tensor of shape (n,), on the CPU
     "Draw `n` mixing weights λ ~ Beta(`alpha`, `alpha`)"
-    if hasattr(torch, '_sample_dirichlet'):   # what `Beta.sample` runs, without its per-call Python overhead
-        lam = torch._sample_dirichlet(_conc(float(alpha)).expand(n, 2)).select(-1, 0)
-    else: lam = _beta(float(alpha)).sample((n,))
+    lam = beta_draws(alpha, n)
     return torch.maximum(lam, 1-lam) if max_lam else lam
 
 # %% ../nbs/20_mix.ipynb #c538ba55
@@ -197,16 +190,12 @@ class MixPlan:
         "Mix `t` (inputs: `lead`=2 for (n, C, *spatial); dense targets: `lead`=1 for (n, *spatial))"
         if self.one_box and self.is_spatial(t, lead):
             sl = (slice(None),)*(t.ndim - len(self.spatial)) + tuple(slice(l, h) for l, h in zip(self.lo[0].tolist(), self.hi[0].tolist()))
-            t = t if _owns(t) else t.clone()
+            t = t if writable(t) else t.clone()
             t[sl] = self.partner_of(t[sl])
             return t
         tp, w = self.partner_of(t), self.weight(t, lead)
         if not t.is_floating_point(): return torch.where(w == 0, tp, t)   # integer masks can only be pasted
-        return torch.lerp(tp, t, w, out=t) if _owns(t) else torch.lerp(tp, t, w)
-
-def _owns(t:Tensor)->bool:
-    "Whether `t` may be mixed in place: it is not a view of another tensor (a dataset's storage) and needs no grad"
-    return t._base is None and not t.requires_grad
+        return torch.lerp(tp, t, w, out=t) if writable(t) else torch.lerp(tp, t, w)
 
 # %% ../nbs/20_mix.ipynb #01d9277f
 def _inner_loss(lf): return getattr(lf, 'func', lf)  # fastai's flattened losses keep the PyTorch loss in `.func`
@@ -269,14 +258,11 @@ def mix_losses(lf_none, # Loss returning per-item losses (reduction='none')
     return num.sum() / torch.lerp(w2.reshape(n, -1), w1.reshape(n, -1), W).sum()
 
 # %% ../nbs/20_mix.ipynb #10240a16
-class MixCallback(Callback):
+class MixCallback(PlainState, Callback):
     "Base of the input-level mixing callbacks: options, schedules, clean tail, labels and loss; subclasses draw the plan"
     order, run_valid = 90, False
+    # per-batch state, set past fastai's check that an attribute does not shadow the Learner's (`PlainState`)
     _batch_attrs = frozenset({'_plan', '_y2', '_orig_lf', '_lf_none', '_red', '_mode', 'last_plan'})
-    def __setattr__(self, name, value):
-        # per-batch state skips fastai's check that an attribute does not shadow the Learner's (~10 µs per write)
-        if name in self._batch_attrs: object.__setattr__(self, name, value)
-        else: super().__setattr__(name, value)
 
     def __init__(self,
                  alpha:float|Callable=1., # λ ~ Beta(alpha, alpha); a number > 0 or a schedule of training progress
