@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_core.ipynb #d4021c44
 from __future__ import annotations
-import contextlib, numbers, os, random, sys, warnings
+import contextlib, functools, math, numbers, os, random, sys, warnings
 import numpy as np, torch
 from fastcore.all import *
 from fastai.basics import *
@@ -12,8 +12,8 @@ from fastai.callback.progress import ProgressCallback  # adds `Learner.no_bar`
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'preserve_rng', 'copy_model', 'one_process', 'quiet', 'model_leaves',
-           'show_layers', 'plot_evidence']
+__all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'preserve_rng', 'copy_model', 'one_process',
+           'quiet', 'process_state', 'restore_process', 'after_failure', 'model_leaves', 'show_layers', 'plot_evidence']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -29,6 +29,24 @@ def is_int(t # Anything: a tensor is checked, anything else is not an integer te
           )->bool:
     "Whether `t` is a tensor of integers or bools (class codes, token ids), not floats or complex numbers"
     return isinstance(t, Tensor) and not (t.is_floating_point() or t.is_complex())
+
+# %% ../nbs/01_core.ipynb #67533a13
+def is_int_arg(v, # The value to check
+           lo=None, # Smallest value allowed (None: no bound)
+           hi=None, # Largest value allowed (None: no bound)
+          )->bool:
+    "Whether `v` is an integer (Python or NumPy, never a `bool`) in [`lo`, `hi`]"
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral): return False
+    return (lo is None or v >= lo) and (hi is None or v <= hi)
+
+def is_num_arg(v, # The value to check
+           lo=None, # Smallest value allowed (None: no bound)
+           hi=None, # Largest value allowed (None: no bound)
+           lo_open:bool=False, # Exclude `lo` itself (a number > `lo`)
+          )->bool:
+    "Whether `v` is a finite real number (Python or NumPy, never a `bool`) in [`lo`, `hi`] (or (`lo`, `hi`] with `lo_open`)"
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v): return False
+    return (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or v <= hi)
 
 # %% ../nbs/01_core.ipynb #5b1736a8
 @contextlib.contextmanager
@@ -68,6 +86,56 @@ def quiet(learn:Learner): # The Learner whose fits should print nothing
     with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         yield learn
+
+# %% ../nbs/01_core.ipynb #2c0c245c
+def _nesting():
+    n = torch.autocast_increment_nesting(); torch.autocast_decrement_nesting()
+    return n - 1
+
+def process_state()->dict:
+    "What a fit may change in the process: autocast (enabled, dtype, nesting) per device, default dtype, torch threads"
+    devs = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+    return dict(autocast={d: (torch.is_autocast_enabled(d), torch.get_autocast_dtype(d)) for d in devs}, nesting=_nesting(),
+                dtype=torch.get_default_dtype(), threads=torch.get_num_threads())
+
+def restore_process(state:dict): # A `process_state()` taken earlier
+    "Put the process back as `state` recorded it"
+    extra = _nesting() - state['nesting']
+    for _ in range(max(extra, 0)): torch.autocast_decrement_nesting()
+    for _ in range(max(-extra, 0)): torch.autocast_increment_nesting()
+    if extra and state['nesting'] == 0: torch.clear_autocast_cache()
+    for d, (on, dt) in state['autocast'].items(): torch.set_autocast_enabled(d, on); torch.set_autocast_dtype(d, dt)
+    torch.set_default_dtype(state['dtype'])
+    if torch.get_num_threads() != state['threads']: torch.set_num_threads(state['threads'])
+
+# %% ../nbs/01_core.ipynb #bd607c27
+def after_failure(learn:Learner, # The Learner whose fit failed
+                  cbs=None, # The callbacks passed to that fit (fastai has already removed them from `learn`)
+                 ):
+    "Call `after_failure` of every callback of `learn` and of `cbs` that has one (each with its `learn` set), errors kept quiet"
+    for cb in list(learn.cbs) + [c for c in L(cbs) if isinstance(c, Callback) and c not in learn.cbs]:
+        f = getattr(type(cb), 'after_failure', None)
+        if f is None: continue
+        old = cb.__dict__.get('learn')
+        try:
+            cb.__dict__['learn'] = learn
+            f(cb)
+        except Exception as e: warnings.warn(f"{type(cb).__name__}.after_failure failed: {e!r}")
+        finally: cb.__dict__['learn'] = old
+
+_fastai_fit = getattr(Learner.fit, '__wrapped__', Learner.fit)   # once, even if this module is reloaded
+
+@functools.wraps(_fastai_fit)
+def _guarded_fit(self, *args, **kwargs):
+    cbs = kwargs.get('cbs', args[3] if len(args) > 3 else None)
+    state, modes = process_state(), [(m, m.training) for m in self.model.modules()]
+    try: return _fastai_fit(self, *args, **kwargs)
+    except BaseException:
+        after_failure(self, cbs)
+        for m, t in modes: m.training = t
+        restore_process(state)
+        raise
+Learner.fit = _guarded_fit
 
 # %% ../nbs/01_core.ipynb #9b20405e
 from matplotlib.patches import FancyBboxPatch, Patch

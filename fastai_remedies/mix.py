@@ -12,8 +12,9 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.schedule import SchedCos, SchedLin, SchedExp, SchedNo, combine_scheds
 import copy as _copy
-from .core import check_arg, is_int
+from .core import check_arg, is_int, is_int_arg
 from .pairing import Pairing
+from .fast import beta_draws, writable, PlainState
 
 # %% auto #0
 __all__ = ['MIX_MODES', 'PARTNERS', 'LABEL_MODES', 'check_sched', 'sample_lam', 'partners', 'cut_boxes', 'Cut', 'MixPlan',
@@ -53,20 +54,12 @@ def _check_common(alpha, prob, mode, partner, labels, label_smoothing, off_tail)
               'off_tail', off_tail, "0 (mix to the end), an int ≥ 1 (last epochs) or a float in (0, 1) (last fraction of training)")
 
 # %% ../nbs/20_mix.ipynb #8578da70
-@functools.lru_cache(64)
-def _beta(alpha:float): return Beta(torch.tensor(alpha), torch.tensor(alpha), validate_args=False)
-
-@functools.lru_cache(64)
-def _conc(alpha:float): return torch.tensor([alpha, alpha])
-
 def sample_lam(alpha:float, # Beta(alpha, alpha) concentration, > 0
                n:int, # How many λ to draw
                max_lam:bool=False # Fold λ to max(λ, 1-λ), as fastai's MixUp does
               )->Tensor: # float32 tensor of shape (n,), on the CPU
     "Draw `n` mixing weights λ ~ Beta(`alpha`, `alpha`)"
-    if hasattr(torch, '_sample_dirichlet'):   # what `Beta.sample` runs, without its per-call Python overhead
-        lam = torch._sample_dirichlet(_conc(float(alpha)).expand(n, 2)).select(-1, 0)
-    else: lam = _beta(float(alpha)).sample((n,))
+    lam = beta_draws(alpha, n)
     return torch.maximum(lam, 1-lam) if max_lam else lam
 
 # %% ../nbs/20_mix.ipynb #c538ba55
@@ -197,16 +190,12 @@ class MixPlan:
         "Mix `t` (inputs: `lead`=2 for (n, C, *spatial); dense targets: `lead`=1 for (n, *spatial))"
         if self.one_box and self.is_spatial(t, lead):
             sl = (slice(None),)*(t.ndim - len(self.spatial)) + tuple(slice(l, h) for l, h in zip(self.lo[0].tolist(), self.hi[0].tolist()))
-            t = t if _owns(t) else t.clone()
+            t = t if writable(t) else t.clone()
             t[sl] = self.partner_of(t[sl])
             return t
         tp, w = self.partner_of(t), self.weight(t, lead)
         if not t.is_floating_point(): return torch.where(w == 0, tp, t)   # integer masks can only be pasted
-        return torch.lerp(tp, t, w, out=t) if _owns(t) else torch.lerp(tp, t, w)
-
-def _owns(t:Tensor)->bool:
-    "Whether `t` may be mixed in place: it is not a view of another tensor (a dataset's storage) and needs no grad"
-    return t._base is None and not t.requires_grad
+        return torch.lerp(tp, t, w, out=t) if writable(t) else torch.lerp(tp, t, w)
 
 # %% ../nbs/20_mix.ipynb #01d9277f
 def _inner_loss(lf): return getattr(lf, 'func', lf)  # fastai's flattened losses keep the PyTorch loss in `.func`
@@ -269,14 +258,11 @@ def mix_losses(lf_none, # Loss returning per-item losses (reduction='none')
     return num.sum() / torch.lerp(w2.reshape(n, -1), w1.reshape(n, -1), W).sum()
 
 # %% ../nbs/20_mix.ipynb #10240a16
-class MixCallback(Callback):
+class MixCallback(PlainState, Callback):
     "Base of the input-level mixing callbacks: options, schedules, clean tail, labels and loss; subclasses draw the plan"
     order, run_valid = 90, False
+    # per-batch state, set past fastai's check that an attribute does not shadow the Learner's (`PlainState`)
     _batch_attrs = frozenset({'_plan', '_y2', '_orig_lf', '_lf_none', '_red', '_mode', 'last_plan'})
-    def __setattr__(self, name, value):
-        # per-batch state skips fastai's check that an attribute does not shadow the Learner's (~10 µs per write)
-        if name in self._batch_attrs: object.__setattr__(self, name, value)
-        else: super().__setattr__(name, value)
 
     def __init__(self,
                  alpha:float|Callable=1., # λ ~ Beta(alpha, alpha); a number > 0 or a schedule of training progress
@@ -320,7 +306,8 @@ class MixCallback(Callback):
         "Drop any state of an earlier fit and check no other mixing callback would mix the same batch"
         _heal_loss(self.learn)
         self._clear()
-        others = [type(cb).__name__ for cb in self.learn.cbs if isinstance(cb, MixCallback) and cb is not self]
+        others = [type(cb).__name__ for cb in self.learn.cbs if cb is not self and (isinstance(cb, MixCallback) or   # or fastai's own:
+                  any(k.__name__ == 'MixHandler' and k.__module__ == 'fastai.callback.mixup' for k in type(cb).__mro__))]
         if others: raise ValueError(f"`cbs` must hold one input-mixing callback; got {type(self).__name__} and {others}")
         if self.pairing is not None: self.pairing.setup(self.learn)
 
@@ -365,8 +352,16 @@ class MixCallback(Callback):
         eps = self.label_smoothing
         if mode == 'onehot':
             c = self.num_classes or getattr(self.learn.dls, 'c', None)
-            check_arg(isinstance(c, int) and c > 1, 'num_classes', c, "the number of classes (an int > 1) for labels='onehot'")
-            y = F.one_hot(y.long(), c).float()
+            check_arg(is_int_arg(c, 2), 'num_classes', c, "the number of classes (an int > 1) for labels='onehot'")
+            lf = self.learn.loss_func
+            check_arg(not (isinstance(lf, BaseLoss) and lf.flatten), 'labels', 'onehot',
+                      f"used with a loss that takes class-probability targets, e.g. loss_func=nn.CrossEntropyLoss(); "
+                      f"fastai's {type(lf).__name__} flattens the targets into class indices: use it with labels='loss' (the default)", TypeError)
+            try: y = F.one_hot(y.long(), c).float()
+            except RuntimeError:   # (torch checks the range itself: no extra pass on the happy path)
+                lo, hi = int(y.min()), int(y.max())
+                check_arg(False, 'labels', f'class {hi if hi >= c else lo}', f"class indices in 0..{c-1} ({c} classes: "
+                          "`num_classes`, else `dls.c`) for labels='onehot'")
         if not eps: return y
         return y*(1-eps) + (0.5*eps if mode == 'multilabel' else eps/y.shape[-1])
 
@@ -405,6 +400,9 @@ class MixCallback(Callback):
     def after_fit(self):
         "Nothing of this fit is kept (the callback pickles small with `learn.export`)"
         self._restore(); self._clear()
+    def after_failure(self):
+        "Whatever else stopped the fit (an exception, Ctrl-C: see `core.after_failure`): as `after_fit`"
+        self.after_fit()
 
 def _plain(t):
     "`t` as a plain `torch.Tensor` (fastai's `TensorBase` subclasses dispatch every op through `__torch_function__`)"
@@ -470,7 +468,8 @@ def draw_plan(n:int, # Batch size
         perm = partners(n, partner)
         if not cut: return MixPlan(perm, lam.expand(n), how=partner, scalar=lam.item())
         lo, hi, lc = cut_boxes(lam, spatial, minmax)
-        return MixPlan(perm, (lc if correct_lam or minmax else lam).expand(n), Cut.ALL, lo, hi, spatial, one_box=True, how=partner)
+        # without `correct_lam` the label weight is the drawn λ, but a box of no pixel (inputs too small) mixes no label
+        return MixPlan(perm, (lc if correct_lam or minmax else torch.where(lc >= 1, lc, lam)).expand(n), Cut.ALL, lo, hi, spatial, one_box=True, how=partner)
     if 0 < switch_prob < 1:
         use_cut = torch.rand(n) < switch_prob
         lam = torch.where(use_cut, sample_lam(cut_alpha, n, max_lam), sample_lam(mix_alpha, n, max_lam))
@@ -486,7 +485,7 @@ def draw_plan(n:int, # Batch size
     lo, hi, lc = cut_boxes(lam, spatial, minmax)
     lo, hi, lc = lo[idx], hi[idx], lc[idx]
     if coin is not None: hi, lc = torch.where(coin[:, None], hi, lo), torch.where(coin, lc, 1.)
-    lam = torch.where(use_cut, lc if correct_lam or minmax else lam, lam)
+    lam = torch.where(use_cut, lc if correct_lam or minmax else torch.where(lc >= 1, lc, lam), lam)
     if use_cut.all(): return MixPlan(perm, lam, Cut.ALL, lo, hi, spatial, how=partner)
     return MixPlan(perm, lam, Cut.SOME, lo, hi, spatial, how=partner, cut_mask=use_cut)
 
