@@ -17,7 +17,8 @@ import copy as _copy  # after the star imports, which bring a `copy` of their ow
 
 # %% auto #0
 __all__ = ['train_view', 'train_targets', 'nested_subsets', 'subset_dls', 'learning_curve', 'fit_curve', 'higher_is_better',
-           'metric_error', 'DataValue', 'check_fracs', 'data_value', 'fresh_model']
+           'metric_error', 'DataValue', 'check_fracs', 'data_value', 'fresh_model', 'row_hashes', 'PseudoLabel',
+           'AuxModel', 'aux_loss', 'AuxTasks', 'AuxLoss', 'ReadTabAux', 'tabular_aux_dls']
 
 # %% ../nbs/15_more_data.ipynb #dfb60cc2
 class _Items:
@@ -334,3 +335,250 @@ def data_value(self:Learner, **kwargs)->DataValue:
                        splitter=self.splitter, metrics=self.metrics, cbs=[_copy.copy(cb) for cb in cbs], wd=self.wd,
                        wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
     return data_value(make, self.dls, **kwargs)
+
+# %% ../nbs/15_more_data.ipynb #fac6b58c
+def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elements are the inputs
+               n_inp:int=1)->list: # Number of inputs in a batch
+    "One hash per item: the bytes of its processed inputs (equal items give equal hashes)"
+    out = []
+    with preserve_rng():
+        for b in batches:
+            xs = [to_cpu(x) for x in tuplify(b)[:n_inp]]
+            for i in range(find_bs(xs)):
+                h = hashlib.blake2b(digest_size=16)
+                for x in xs: h.update(x[i].contiguous().numpy().tobytes())
+                out.append(h.digest())
+    return out
+
+# %% ../nbs/15_more_data.ipynb #73c4bd57
+def _probs(model, xb):
+    "Class probabilities of `model` for inputs `xb`: eval mode, no gradient, the model's modes restored"
+    modes = [m.training for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model.eval()
+            out = model(*xb)
+            return F.softmax((out[0] if is_listy(out) else out).float(), dim=-1)
+    finally:
+        for m, mode in zip(model.modules(), modes): m.training = mode
+
+class PseudoLabel(Callback):
+    "Train on a teacher's confident predictions for unlabelled items, beside the labelled batches"
+    order, run_valid = 60, False
+    def __init__(self,
+                 items, # Unlabelled items: a `DataLoader` from `learn.dls.test_dl(...)`, or items to pass to it (labels ignored)
+                 teacher=None, # None: the model being trained (self-training); or a `Learner`/`nn.Module`, its predictions fixed once
+                 thresh:float=0.9, # Keep a pseudo-label only when the teacher's top probability is at least this
+                 weight:float=1., # Weight of the pseudo-labelled loss beside the labelled loss
+                 soft:bool=False, # Soft targets (the teacher's probabilities) instead of hard ones (its top class)
+                 ramp:float=0.3, # Fraction of training over which the weight rises linearly from 0 (0: full weight at once)
+                 bs:int|None=None, # Unlabelled items per training batch (None: the training batch size)
+                 holdout=None): # Extra `DataLoader`s (e.g. a test set) none of whose items may be pseudo-labelled
+        check_arg(isinstance(thresh, (int, float)) and 0 <= thresh < 1, 'thresh', thresh, 'a probability in [0, 1)')
+        check_arg(isinstance(weight, (int, float)) and weight >= 0, 'weight', weight, 'a number >= 0')
+        check_arg(isinstance(ramp, (int, float)) and 0 <= ramp <= 1, 'ramp', ramp, 'a fraction of training in [0, 1]')
+        check_arg(bs is None or (isinstance(bs, (int, np.integer)) and bs > 0), 'bs', bs, 'None or a positive integer')
+        check_arg(teacher is None or isinstance(teacher, (Learner, nn.Module)), 'teacher', type(teacher).__name__,
+                  'None, a Learner or an nn.Module')
+        store_attr('items,teacher,thresh,weight,soft,ramp,bs')
+        self.holdout, self.history = L(holdout), []
+        for d in self.holdout: check_arg(isinstance(d, DataLoader), 'holdout', type(d).__name__, 'DataLoaders of held-out items')
+
+    def before_fit(self):
+        "Build the unlabelled batches, refuse any that is a validation or holdout item, fix a separate teacher's predictions"
+        self.run = not (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds'))
+        if not self.run: return
+        dls, n_inp = self.learn.dls, getattr(self.learn.dls, 'n_inp', 1)
+        dl = self.items if isinstance(self.items, DataLoader) else dls.test_dl(self.items)
+        with preserve_rng():
+            dl = dl.new(shuffle=False, drop_last=False, bs=ifnone(self.bs, dls.train.bs))
+            self._xs = [tuple(self.learn._set_device(x) for x in tuplify(b)[:n_inp]) for b in dl]
+        check_arg(len(self._xs) > 0, 'items', f'{len(dl.dataset)} items', 'at least one unlabelled item')
+        mine = row_hashes(self._xs, n_inp)
+        for name, other in [('validation', d) for d in dls.loaders[1:]] + [('holdout', d) for d in self.holdout]:
+            with preserve_rng(): seen = set(row_hashes(other.new(shuffle=False, drop_last=False), n_inp))
+            bad = [i for i, h in enumerate(mine) if h in seen]
+            check_arg(not bad, 'items', f'{len(bad)} of {len(mine)} unlabelled items equal to {name} items (positions {bad[:5]})',
+                      f'unlabelled items that are not {name} items: a {name} item must never become a pseudo-labelled training item')
+        self.n_items, self.history, self._order = len(mine), [], []
+        model = self.teacher.model if isinstance(self.teacher, Learner) else self.teacher
+        self._fixed = None if model is None else [_probs(model, xb) for xb in self._xs]
+
+    def before_epoch(self): self._used = self._seen = 0
+
+    def after_loss(self):
+        "Add the weighted loss on the confidently pseudo-labelled items of the next unlabelled batch"
+        if not self.training: return
+        w = self.weight*(min(1., self.pct_train/self.ramp) if self.ramp > 0 else 1.)
+        if w == 0: return
+        if not self._order: self._order = torch.randperm(len(self._xs)).tolist()
+        i = self._order.pop()
+        xb = self._xs[i]
+        probs = self._fixed[i] if self._fixed is not None else _probs(self.learn.model, xb)
+        check_arg(probs.ndim == 2 and probs.shape[1] > 1, 'PseudoLabel', f'model outputs of shape {tuple(probs.shape)}',
+                  'a classifier: one score per class')
+        conf, hard = probs.max(1)
+        keep = conf >= self.thresh
+        self._seen += len(keep); self._used += int(keep.sum())
+        if not keep.any(): return
+        out = self.learn.model(*[x[keep] for x in xb])
+        out = (out[0] if is_listy(out) else out).float()
+        lu = -(probs[keep]*F.log_softmax(out, -1)).sum(-1) if self.soft else F.cross_entropy(out, hard[keep], reduction='none')
+        self.learn.loss_grad = self.learn.loss_grad + w*lu.sum()/len(keep)
+
+    def after_epoch(self):
+        "Record how many unlabelled items were confident enough to be used this epoch"
+        self.history.append(dict(epoch=self.epoch, used=self._used, seen=self._seen, frac_used=self._used/max(self._seen, 1)))
+
+# %% ../nbs/15_more_data.ipynb #2d2f154b
+class AuxModel(Module):
+    "`model` plus auxiliary heads on the input of its last `nn.Linear`; the forward returns the main output only"
+    def __init__(self,
+                 model:nn.Module, # The main model
+                 dims): # Outputs of each auxiliary head (one head per auxiliary target)
+        lins = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        check_arg(len(lins) > 0, 'model', type(model).__name__, 'a model whose output layer is an nn.Linear')
+        self.model, self._tap = model, [lins[-1]]   # in a list: not registered twice
+        self.heads = nn.ModuleList([nn.Linear(lins[-1].in_features, int(d)) for d in dims])
+        self.aux_out = None
+
+    def forward(self, *x):
+        store = {}
+        h = self._tap[0].register_forward_pre_hook(lambda m, a: store.__setitem__('f', a[0]))
+        try: out = self.model(*x)
+        finally: h.remove()
+        self.aux_out = [head(store['f']) for head in self.heads]
+        return out
+
+    def __getstate__(self):   # the last batch's outputs are never copied or pickled
+        return {k: v for k, v in self.__dict__.items() if k != 'aux_out'}
+
+    def __setstate__(self, state): super().__setstate__({**state, 'aux_out': None})
+
+# %% ../nbs/15_more_data.ipynb #4664d7bc
+def aux_loss(out:Tensor, # An auxiliary head's output
+             targ:Tensor): # Its target: class indices (cross-entropy) or numbers (mean squared error)
+    "The loss of one auxiliary task: cross-entropy for integer targets, mean squared error for float ones"
+    if targ.is_floating_point(): return F.mse_loss(out.float(), targ.float().view(out.shape))
+    return F.cross_entropy(out.float(), targ.long().view(-1))
+
+class AuxTasks(Callback):
+    "Take the auxiliary targets off each batch and add their weighted losses to the training loss"
+    order, run_valid = -5, True   # before any callback that reads the batch's targets
+    def __init__(self,
+                 weights, # Weight of each auxiliary task's loss
+                 names=None): # Names of the tasks (for the Recorder columns)
+        self.weights = [float(w) for w in weights]
+        self.names = list(ifnone(names, [f'aux{i}' for i in range(len(self.weights))]))
+        self.aux_y, self.task_losses = None, None
+
+    def before_batch(self):
+        "Split the batch's targets into the main one and the auxiliary ones"
+        k = len(self.weights)
+        self.aux_y, self.task_losses = None, None
+        if len(self.yb) == 1 + k: self.aux_y, self.learn.yb = self.yb[1:], self.yb[:1]
+        elif len(self.yb) > 1 or self.training:   # training without the auxiliary targets would silently drop the tasks
+            raise ValueError(f"AuxTasks: training batches must carry 1 main + {k} auxiliary targets; got {len(self.yb)} "
+                             f"(build the DataLoaders with `tabular_aux_dls`, or a DataBlock with several y blocks)")
+
+    def after_loss(self):
+        "Compute each task's loss; add the weighted sum to the training loss"
+        model = self.learn.model
+        outs, model.aux_out = getattr(model, 'aux_out', None), None
+        if self.aux_y is None or not outs: return
+        self.task_losses = [aux_loss(o, y) for o, y in zip(outs, self.aux_y)]
+        if self.training and len(self.yb):
+            self.learn.loss_grad = self.learn.loss_grad + sum(w*l for w, l in zip(self.weights, self.task_losses))
+
+    def after_fit(self): self.aux_y = self.task_losses = None
+
+class AuxLoss(Metric):
+    "Valid loss of auxiliary task `i`, read from the `AuxTasks` callback"
+    def __init__(self, i:int, name:str): self.i, self._name = i, name
+    def reset(self): self.total, self.count = 0., 0
+    def accumulate(self, learn):
+        tl = getattr(learn.aux_tasks, 'task_losses', None)
+        if tl is None: return
+        bs = find_bs(learn.yb)
+        self.total, self.count = self.total + float(tl[self.i])*bs, self.count + bs
+    @property
+    def value(self): return self.total/self.count if self.count else None
+    @property
+    def name(self): return f'aux_{self._name}'
+
+# %% ../nbs/15_more_data.ipynb #e26a8172
+@patch
+def add_aux(self:Learner,
+            dims, # Outputs of each auxiliary head: one per auxiliary target of the batches (e.g. [10] for 10 numeric columns)
+            weights=1., # Loss weight of each auxiliary task (one number for all)
+            names=None): # Task names for the Recorder (default aux0, aux1, …)
+    "Add auxiliary heads, the multi-task loss and per-task valid losses to the Learner; batches carry the auxiliary targets in `yb[1:]`"
+    dims = list(dims) if is_listy(dims) else [dims]
+    for d in dims: check_arg(isinstance(d, (int, np.integer)) and d > 0, 'dims', dims, 'positive output sizes, one per auxiliary target')
+    weights = list(weights) if is_listy(weights) else [weights]*len(dims)
+    check_arg(len(weights) == len(dims) and all(isinstance(w, (int, float)) and w >= 0 for w in weights), 'weights', weights,
+              f'{len(dims)} numbers >= 0 (one per auxiliary head)')
+    names = ifnone(names, [f'aux{i}' for i in range(len(dims))])
+    check_arg(is_listy(names) and len(names) == len(dims), 'names', names, f'{len(dims)} names')
+    check_arg(not isinstance(self.model, AuxModel), 'learn.model', 'an AuxModel', 'a model without auxiliary heads (call drop_aux first)')
+    self.model = AuxModel(self.model, dims).to(next(self.model.parameters()).device)
+    self.opt = None   # the next fit builds an optimiser that includes the heads
+    self.metrics = L(self.metrics) + [AuxLoss(i, n) for i, n in enumerate(names)]
+    return self.add_cb(AuxTasks(weights, names))
+
+@patch
+def drop_aux(self:Learner):
+    "Remove the auxiliary heads, their callback and metrics: the Learner predicts and exports the main task only"
+    if isinstance(self.model, AuxModel): self.model = self.model.model
+    self.remove_cbs(self.cbs.filter(lambda cb: isinstance(cb, AuxTasks)))
+    self.metrics = L(m for m in self.metrics if not isinstance(m, AuxLoss))
+    self.opt = None
+    return self
+
+# %% ../nbs/15_more_data.ipynb #0889c48f
+class ReadTabAux(ReadTabBatch):
+    "fastai's `ReadTabBatch`, plus the auxiliary columns as one more target when the rows have them"
+    def __init__(self, to, aux_names): super().__init__(to); self.aux_names = list(aux_names)
+    def encodes(self, to):
+        res = super().encodes(to)
+        if len(res) == 1 + to.with_cont + 1 and all(n in to.items.columns for n in self.aux_names):
+            res = res + (to_device(tensor(to.items[self.aux_names].values.astype(np.float32)), to.device),)
+        return res
+
+def tabular_aux_dls(df:pd.DataFrame, # The table
+                    y_name:str, # Column of the main target
+                    aux_targets, # Column names of `df`, or a DataFrame/array with one row per row of `df`: the auxiliary target
+                    cont_names, # Continuous input columns (the auxiliary columns must not be among them)
+                    splits, # (train positions, valid positions)
+                    cat_names=(), # Categorical input columns
+                    y_block=None, # Block of the main target (None: `CategoryBlock`)
+                    bs:int=64, # Batch size
+                    **kwargs # Passed to `TabularPandas.dataloaders`
+                   )->TabularDataLoaders:
+    "`TabularDataLoaders` whose batches carry `aux_targets` (standardised) as a second target after `y_name`"
+    from fastai.tabular.all import Normalize as TabNormalize, Categorify
+    if isinstance(aux_targets, (pd.DataFrame, np.ndarray, pd.Series)):
+        aux = pd.DataFrame(np.asarray(aux_targets)) if not isinstance(aux_targets, pd.DataFrame) else aux_targets
+        check_arg(len(aux) == len(df), 'aux_targets', f'{len(aux)} rows', f'one row per row of df ({len(df)})')
+        aux = aux.reset_index(drop=True)
+        aux.columns = [f'aux_{c}' for c in aux.columns]
+        df = pd.concat([df.reset_index(drop=True), aux], axis=1)
+        names = list(aux.columns)
+    else:
+        names = list(aux_targets) if is_listy(aux_targets) else [aux_targets]
+        for n in names: check_arg(n in df.columns, 'aux_targets', n, 'column names of df, or a DataFrame/array of one row per row of df')
+    check_arg(len(names) > 0, 'aux_targets', aux_targets, 'at least one auxiliary column')
+    for n in names:
+        check_arg(pd.api.types.is_numeric_dtype(df[n]), 'aux_targets', f'{n} ({df[n].dtype})', 'numeric columns')
+        check_arg(n not in cont_names and n not in cat_names and n != y_name, 'aux_targets', n, 'columns that are not inputs or the main target')
+    df = df.copy()
+    tr = df.iloc[list(splits[0])][names]
+    df[names] = (df[names] - tr.mean())/tr.std().replace(0, 1)
+    procs = [Categorify, TabNormalize] if cat_names else [TabNormalize]
+    to = TabularPandas(df, procs=procs, cat_names=list(cat_names), cont_names=list(cont_names), y_names=y_name,
+                       y_block=ifnone(y_block, CategoryBlock()), splits=splits)
+    dls = to.dataloaders(bs=bs, after_batch=[ReadTabAux(to, names)], **kwargs)
+    for dl in dls.loaders:   # inputs are (cats, conts), not everything but the last element (fastai's guess)
+        dl._one_pass(); dl._n_inp = 1 + to.with_cont
+    dls.aux_names = names
+    return dls
