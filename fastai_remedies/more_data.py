@@ -323,6 +323,7 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
                on:str='best', # 'best': each run's best-epoch valid loss (as early stopping gives); 'last': its last epoch
                stratify:bool|None=None, # Keep the class proportions in every subset (None: for classification targets)
                seed:int=0, # First seed; the seeds are seed, seed+1, …
+               executor=None, # A `concurrent.futures.Executor` running the trainings (None: one after another in this process)
                **kwargs # Passed to `DataValue`: max_backtest, floor_gain, max_mult, n_boot
               )->DataValue:
     "Learning curve of `make_learner` on nested subsets of the training set, back-tested and projected to 2× and 4× the data"
@@ -335,11 +336,14 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
     sizes = check_fracs(fracs, len(y), len(np.unique(y)) if clas else None)
     rows, metric_name = [], None
     dls = type(dls)(dls.train, *[CachedDL(d) for d in dls.loaders[1:]], path=dls.path, device=dls.device)
-    for s in range(seed, seed + n_seeds):
-        for f, n, idxs in zip(fracs, sizes, nested_subsets(y, sizes, s, ifnone(stratify, clas))):
-            r = _run(make_learner, dls, idxs, s, epochs, lr, on)
-            metric_name = r.pop('metric_name')
-            rows.append(dict(frac=f, n=n, seed=s, **r))
+    jobs = [(f, n, s, idxs) for s in range(seed, seed + n_seeds)
+            for f, n, idxs in zip(fracs, sizes, nested_subsets(y, sizes, s, ifnone(stratify, clas)))]
+    args = [[make_learner]*len(jobs), [dls]*len(jobs), [j[3] for j in jobs], [j[2] for j in jobs], [epochs]*len(jobs),
+            [lr]*len(jobs), [on]*len(jobs)]
+    outs = map(_run, *args) if executor is None else executor.map(_run, *args)
+    for (f, n, s, _), r in zip(jobs, outs):
+        metric_name = r.pop('metric_name')
+        rows.append(dict(frac=f, n=n, seed=s, **r))
     return DataValue(pd.DataFrame(rows), len(y), metric_name, target, **kwargs)
 
 # %% ../nbs/15_more_data.ipynb #cc140643
@@ -364,7 +368,7 @@ def data_value(self:Learner, **kwargs)->DataValue:
                        wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
     return data_value(make, self.dls, **kwargs)
 
-# %% ../nbs/15_more_data.ipynb #3a0a25b9
+# %% ../nbs/15_more_data.ipynb #802da944
 def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elements are the inputs
                n_inp:int=1)->list: # Number of inputs in a batch
     "One hash per item: the bytes of its processed inputs (equal items give equal hashes)"
@@ -378,7 +382,7 @@ def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elemen
                 out.append(h.digest())
     return out
 
-# %% ../nbs/15_more_data.ipynb #4250ab2f
+# %% ../nbs/15_more_data.ipynb #a34d910c
 def _probs(model, xb):
     "Class probabilities of `model` for inputs `xb`: eval mode, no gradient, the model's modes restored"
     modes = [m.training for m in model.modules()]
@@ -458,7 +462,7 @@ class PseudoLabel(Callback):
         "Record how many unlabelled items were confident enough to be used this epoch"
         self.history.append(dict(epoch=self.epoch, used=self._used, seen=self._seen, frac_used=self._used/max(self._seen, 1)))
 
-# %% ../nbs/15_more_data.ipynb #05e409be
+# %% ../nbs/15_more_data.ipynb #f9cef656
 class AuxModel(Module):
     "`model` plus auxiliary heads on the input of its last `nn.Linear`; the forward returns the main output only"
     def __init__(self,
@@ -483,7 +487,7 @@ class AuxModel(Module):
 
     def __setstate__(self, state): super().__setstate__({**state, 'aux_out': None})
 
-# %% ../nbs/15_more_data.ipynb #df379257
+# %% ../nbs/15_more_data.ipynb #92c3fa21
 def aux_loss(out:Tensor, # An auxiliary head's output
              targ:Tensor): # Its target: class indices (cross-entropy) or numbers (mean squared error)
     "The loss of one auxiliary task: cross-entropy for integer targets, mean squared error for float ones"
@@ -534,7 +538,7 @@ class AuxLoss(Metric):
     @property
     def name(self): return f'aux_{self._name}'
 
-# %% ../nbs/15_more_data.ipynb #ddd71516
+# %% ../nbs/15_more_data.ipynb #208718a5
 @patch
 def add_aux(self:Learner,
             dims, # Outputs of each auxiliary head: one per auxiliary target of the batches (e.g. [10] for 10 numeric columns)
@@ -563,7 +567,7 @@ def drop_aux(self:Learner):
     self.opt = None
     return self
 
-# %% ../nbs/15_more_data.ipynb #2f6e4b03
+# %% ../nbs/15_more_data.ipynb #9d24b836
 class ReadTabAux(ReadTabBatch):
     "fastai's `ReadTabBatch`, plus the auxiliary columns as one more target when the rows have them"
     def __init__(self, to, aux_names): super().__init__(to); self.aux_names = list(aux_names)
