@@ -368,7 +368,7 @@ def data_value(self:Learner, **kwargs)->DataValue:
                        wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
     return data_value(make, self.dls, **kwargs)
 
-# %% ../nbs/15_more_data.ipynb #802da944
+# %% ../nbs/15_more_data.ipynb #d14a23c5
 def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elements are the inputs
                n_inp:int=1)->list: # Number of inputs in a batch
     "One hash per item: the bytes of its processed inputs (equal items give equal hashes)"
@@ -382,7 +382,7 @@ def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elemen
                 out.append(h.digest())
     return out
 
-# %% ../nbs/15_more_data.ipynb #a34d910c
+# %% ../nbs/15_more_data.ipynb #7f28af51
 def _probs(model, xb):
     "Class probabilities of `model` for inputs `xb`: eval mode, no gradient, the model's modes restored"
     modes = [m.training for m in model.modules()]
@@ -462,7 +462,7 @@ class PseudoLabel(Callback):
         "Record how many unlabelled items were confident enough to be used this epoch"
         self.history.append(dict(epoch=self.epoch, used=self._used, seen=self._seen, frac_used=self._used/max(self._seen, 1)))
 
-# %% ../nbs/15_more_data.ipynb #f9cef656
+# %% ../nbs/15_more_data.ipynb #6ed1d9e3
 class AuxModel(Module):
     "`model` plus auxiliary heads on the input of its last `nn.Linear`; the forward returns the main output only"
     def __init__(self,
@@ -487,7 +487,7 @@ class AuxModel(Module):
 
     def __setstate__(self, state): super().__setstate__({**state, 'aux_out': None})
 
-# %% ../nbs/15_more_data.ipynb #92c3fa21
+# %% ../nbs/15_more_data.ipynb #fb49fa04
 def aux_loss(out:Tensor, # An auxiliary head's output
              targ:Tensor): # Its target: class indices (cross-entropy) or numbers (mean squared error)
     "The loss of one auxiliary task: cross-entropy for integer targets, mean squared error for float ones"
@@ -538,7 +538,7 @@ class AuxLoss(Metric):
     @property
     def name(self): return f'aux_{self._name}'
 
-# %% ../nbs/15_more_data.ipynb #208718a5
+# %% ../nbs/15_more_data.ipynb #39e2dcb5
 @patch
 def add_aux(self:Learner,
             dims, # Outputs of each auxiliary head: one per auxiliary target of the batches (e.g. [10] for 10 numeric columns)
@@ -567,7 +567,7 @@ def drop_aux(self:Learner):
     self.opt = None
     return self
 
-# %% ../nbs/15_more_data.ipynb #9d24b836
+# %% ../nbs/15_more_data.ipynb #5475d9a5
 class ReadTabAux(ReadTabBatch):
     "fastai's `ReadTabBatch`, plus the auxiliary columns as one more target when the rows have them"
     def __init__(self, to, aux_names): super().__init__(to); self.aux_names = list(aux_names)
