@@ -511,6 +511,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                'fastai_remedies/more_data.py'),
                                            'fastai_remedies.more_data.DataValue.exponent': ( 'more_data.html#datavalue.exponent',
                                                                                              'fastai_remedies/more_data.py'),
+                                           'fastai_remedies.more_data.DataValue.metric_projection': ( 'more_data.html#datavalue.metric_projection',
+                                                                                                      'fastai_remedies/more_data.py'),
                                            'fastai_remedies.more_data.DataValue.n_for': ( 'more_data.html#datavalue.n_for',
                                                                                           'fastai_remedies/more_data.py'),
                                            'fastai_remedies.more_data.DataValue.ok': ( 'more_data.html#datavalue.ok',

@@ -198,7 +198,15 @@ class DataValue:
         v = learning_curve(mult, b[:,0], b[:,1], b[:,2])
         return float(learning_curve(mult, *self.fits[col])), float(np.percentile(v, 5)), float(np.percentile(v, 95))
 
-# %% ../nbs/15_more_data.ipynb #16f6426f
+# %% ../nbs/15_more_data.ipynb #d181f4ac
+@patch
+def metric_projection(self:DataValue, mult:float)->tuple:
+    "Projected (value, lo, hi) of the metric at `mult` × the training size; NaN when there is no metric or its back-test failed"
+    if self.metric_name is None: return (math.nan,)*3
+    v, lo, hi = self.projection(mult, 'error')
+    return (1 - v, 1 - hi, 1 - lo) if higher_is_better(self.metric_name) else (v, lo, hi)
+
+# %% ../nbs/15_more_data.ipynb #0e27b87e
 @patch
 def _verdict(self:DataValue):
     bt, N = self.backtests['loss'], self.n_train
@@ -209,9 +217,12 @@ def _verdict(self:DataValue):
             f"validation set to steady the curve; meanwhile rungs 2–4 (mixing, BatchNorm, dropout) help whatever the answer.")
     now, (v2, lo2, hi2) = learning_curve(1., *self.fits['loss']), self.projection(2)
     gain, (a, b, c) = 1 - v2/now, self.fits['loss']
+    m2, mlo, mhi = self.metric_projection(2)
+    met = (f" and {self.metric_name} to {m2:.4f} ({mlo:.4f}–{mhi:.4f})" if math.isfinite(m2) else
+           f" ({self.metric_name}: its own back-test failed, not projected)" if self.metric_name else "")
     pre = (f"Back-test passed ({bt['rel_error']:.1%} off at n={bt['n']}). Doubling the training data to {2*N} items is "
            f"projected to move the valid loss from {now:.4f} to {v2:.4f} (90% interval {lo2:.4f}–{hi2:.4f}), a {gain:.1%} "
-           f"drop; the curve's floor is c = {c:.4f} ({c/max(now, 1e-12):.0%} of today's loss), exponent b = {b:.2f}.")
+           f"drop{met}; the curve's floor is c = {c:.4f} ({c/max(now, 1e-12):.0%} of today's loss), exponent b = {b:.2f}.")
     if gain < self.floor_gain:
         return 'near its floor', (pre + " Near its floor: more data of this kind will not help much. Go to rungs 2–4 — "
             "create more data by augmentation (mixing), then BatchNorm and dropout — and check the labels (noise sets a floor).")
@@ -241,7 +252,7 @@ def n_for(self:DataValue, target:float)->dict:
     return dict(n=int(math.ceil(n)), lo=lo, hi=hi,
                 why=f"about {n:,.0f} training items (90% interval {lo:,.0f}–{hi:,.0f}; plan for the upper end)")
 
-# %% ../nbs/15_more_data.ipynb #2985d409
+# %% ../nbs/15_more_data.ipynb #1c6fb281
 @patch(as_prop=True)
 def table(self:DataValue)->pd.DataFrame:
     "Per training size: mean and standard deviation over seeds of the valid loss, the honest gap, the metric and the seconds"
@@ -259,7 +270,8 @@ def cost_ratio(self:DataValue)->float:
 @patch
 def to_dict(self:DataValue)->dict:
     "Verdict, back-tests, projections, target and per-size table as JSON-friendly values"
-    proj = {f'{m}x': dict(n=int(m*self.n_train), **dict(zip(('loss', 'lo', 'hi'), self.projection(m)))) for m in (2, 4)}
+    proj = {f'{m}x': dict(n=int(m*self.n_train), **dict(zip(('loss', 'lo', 'hi'), self.projection(m))),
+                          **dict(zip(('metric', 'metric_lo', 'metric_hi'), self.metric_projection(m)))) for m in (2, 4)}
     return dict(verdict=self.verdict, message=self.message, n_train=int(self.n_train), metric=self.metric_name,
                 exponent=self.exponent, fit=dict(zip('abc', self.fits['loss'])), backtests=self.backtests, projections=proj,
                 cost_ratio=self.cost_ratio, target=None if self.target is None else dict(value=self.target, **self.n_for(self.target)),
@@ -268,7 +280,7 @@ def to_dict(self:DataValue)->dict:
 @patch
 def __repr__(self:DataValue): return f"DataValue({self.verdict}: {self.message})"
 
-# %% ../nbs/15_more_data.ipynb #230db3aa
+# %% ../nbs/15_more_data.ipynb #babbe03f
 @patch
 def plot(self:DataValue, figsize=(7, 4)):
     "Measured points with error bars, fitted curve, back-test prediction and the 90% extrapolation band; returns the figure"
@@ -292,7 +304,7 @@ def plot(self:DataValue, figsize=(7, 4)):
     ax.set_title(f"data_value: {self.verdict}"); ax.legend(fontsize='small')
     return fig
 
-# %% ../nbs/15_more_data.ipynb #a82c9f4e
+# %% ../nbs/15_more_data.ipynb #c30f573d
 def _frac_str(f):
     from fractions import Fraction
     q = Fraction(float(f)).limit_denominator(1024)
@@ -346,7 +358,7 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
         rows.append(dict(frac=f, n=n, seed=s, **r))
     return DataValue(pd.DataFrame(rows), len(y), metric_name, target, **kwargs)
 
-# %% ../nbs/15_more_data.ipynb #cc140643
+# %% ../nbs/15_more_data.ipynb #cad73fc0
 _DEFAULT_CBS = (TrainEvalCallback, Recorder, CastToTensor)
 
 def fresh_model(model:nn.Module)->nn.Module:
@@ -368,7 +380,7 @@ def data_value(self:Learner, **kwargs)->DataValue:
                        wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
     return data_value(make, self.dls, **kwargs)
 
-# %% ../nbs/15_more_data.ipynb #d14a23c5
+# %% ../nbs/15_more_data.ipynb #4de7ea9b
 def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elements are the inputs
                n_inp:int=1)->list: # Number of inputs in a batch
     "One hash per item: the bytes of its processed inputs (equal items give equal hashes)"
@@ -382,7 +394,7 @@ def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elemen
                 out.append(h.digest())
     return out
 
-# %% ../nbs/15_more_data.ipynb #7f28af51
+# %% ../nbs/15_more_data.ipynb #3840fb88
 def _probs(model, xb):
     "Class probabilities of `model` for inputs `xb`: eval mode, no gradient, the model's modes restored"
     modes = [m.training for m in model.modules()]
@@ -462,7 +474,7 @@ class PseudoLabel(Callback):
         "Record how many unlabelled items were confident enough to be used this epoch"
         self.history.append(dict(epoch=self.epoch, used=self._used, seen=self._seen, frac_used=self._used/max(self._seen, 1)))
 
-# %% ../nbs/15_more_data.ipynb #6ed1d9e3
+# %% ../nbs/15_more_data.ipynb #bb0f2b84
 class AuxModel(Module):
     "`model` plus auxiliary heads on the input of its last `nn.Linear`; the forward returns the main output only"
     def __init__(self,
@@ -487,7 +499,7 @@ class AuxModel(Module):
 
     def __setstate__(self, state): super().__setstate__({**state, 'aux_out': None})
 
-# %% ../nbs/15_more_data.ipynb #fb49fa04
+# %% ../nbs/15_more_data.ipynb #5877e0ff
 def aux_loss(out:Tensor, # An auxiliary head's output
              targ:Tensor): # Its target: class indices (cross-entropy) or numbers (mean squared error)
     "The loss of one auxiliary task: cross-entropy for integer targets, mean squared error for float ones"
@@ -538,7 +550,7 @@ class AuxLoss(Metric):
     @property
     def name(self): return f'aux_{self._name}'
 
-# %% ../nbs/15_more_data.ipynb #39e2dcb5
+# %% ../nbs/15_more_data.ipynb #abf065be
 @patch
 def add_aux(self:Learner,
             dims, # Outputs of each auxiliary head: one per auxiliary target of the batches (e.g. [10] for 10 numeric columns)
@@ -567,7 +579,7 @@ def drop_aux(self:Learner):
     self.opt = None
     return self
 
-# %% ../nbs/15_more_data.ipynb #5475d9a5
+# %% ../nbs/15_more_data.ipynb #adedb05b
 class ReadTabAux(ReadTabBatch):
     "fastai's `ReadTabBatch`, plus the auxiliary columns as one more target when the rows have them"
     def __init__(self, to, aux_names): super().__init__(to); self.aux_names = list(aux_names)
