@@ -6,6 +6,7 @@
 from __future__ import annotations
 import argparse, json, os, sys, tempfile, time, warnings
 from pathlib import Path
+from .rungs import RUNGS, RUNG_NAMES   # the ladder's registry: it imports no fastai
 
 # %% auto #0
 __all__ = ['DATA_NAMES', 'LADDER_DATA', 'gap_command', 'data_value_command', 'ladder_command', 'main']
@@ -39,12 +40,15 @@ def _parser():
     d.add_argument('--seed', type=int, default=42, help='seed of the train/valid split (default: 42)')
     d.add_argument('--out', default='data_value_out', help='folder for data_value_plot.png, data_value_table.csv, '
                    'data_value.json (default: data_value_out)')
-    l = sub.add_parser('ladder', help='walk the whole ladder on embedded data: every rung, kept only if it helps')
+    l = sub.add_parser('ladder', help='walk the whole ladder on embedded data: every rung, kept only if it helps',
+                       epilog='the rungs, in order: ' + '; '.join(f"{r.level} {r.name} ({r.title})" for r in RUNGS))
     l.add_argument('--data', default='digits', choices=LADDER_DATA, help='embedded dataset (default: digits)')
     l.add_argument('--epochs', type=int, default=20, help='epochs of fit_one_cycle per rung (default: 20)')
     l.add_argument('--lr', type=float, default=None, help='maximum learning rate (default: from lr_find on the baseline)')
     l.add_argument('--seed', type=int, default=42, help='seed of the split and of every rung (default: 42)')
     l.add_argument('--out', default='ladder_out', help='folder for report.md, ladder_plot.png, results.json (default: ladder_out)')
+    l.add_argument('--rungs', nargs='+', choices=RUNG_NAMES, metavar='RUNG',
+                   help=f"rungs to run, in ladder order whatever the order given: {', '.join(RUNG_NAMES)} (default: all; the baseline always runs)")
     l.add_argument('--json', action='store_true', help='print results.json instead of the table')
     return p
 
@@ -125,12 +129,12 @@ def data_value_command(data:str='digits', # Embedded dataset: digits, breast_can
 
 
 # %% ../nbs/60_cli.ipynb #fe1dc846
-def _ladder_for(data:str, seed:int, epochs:int, lr):
+def _ladder_for(data:str, seed:int, epochs:int, lr, rungs=RUNG_NAMES):
     "A `RemedyLadder` on embedded dataset `data`"
     from fastai_remedies.ladder import RemedyLadder
     if data != 'pydoc':
         from fastai_remedies.data import get_dls
-        return RemedyLadder(get_dls(data, seed=seed), epochs=epochs, lr=lr, seed=seed)
+        return RemedyLadder(get_dls(data, seed=seed), epochs=epochs, lr=lr, seed=seed, rungs=rungs)
     from fastai.text.all import AWD_LSTM, awd_lstm_clas_config, get_text_classifier, RNNCallback, CrossEntropyLossFlat, accuracy
     from fastai_remedies.data import text_clas_dls
     dls = text_clas_dls(seed=seed)
@@ -140,7 +144,7 @@ def _ladder_for(data:str, seed:int, epochs:int, lr):
     def smaller(): return safe_weight_dropout(get_text_classifier(AWD_LSTM, len(dls.vocab[0]), dls.c,
                                                                    config={**cfg, 'emb_sz': 50, 'n_hid': 100, 'n_layers': 1}))
     return RemedyLadder(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, epochs=epochs, lr=lr, seed=seed,
-                        smaller=smaller, cbs=[RNNCallback()])
+                        smaller=smaller, cbs=[RNNCallback()], rungs=rungs)
 
 def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wine, diabetes or pydoc
                    epochs:int=20, # Epochs of `fit_one_cycle` per rung
@@ -148,14 +152,18 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
                    out:str='ladder_out', # Folder for report.md, ladder_plot.png, results.json
                    as_json:bool=False, # Print results.json instead of the table
                    lr:float|None=None, # Maximum learning rate (None: from lr_find)
-                   quiet:bool=False): # Print nothing
+                   quiet:bool=False, # Print nothing
+                   rungs=None): # Names of the rungs to run (None: all of `fastai_remedies.rungs.RUNGS`)
     "Run `RemedyLadder` on `data`; print the table and recommendation; write the report, the plot and the results to `out`"
     if data not in LADDER_DATA: raise ValueError(f"`data` (--data) must be one of {', '.join(LADDER_DATA)}; got {data!r}")
     if epochs < 1: raise ValueError(f"`epochs` (--epochs) must be a positive integer; got {epochs}")
     if lr is not None and not lr > 0: raise ValueError(f"`lr` (--lr) must be a positive number; got {lr}")
+    rungs = RUNG_NAMES if rungs is None else [rungs] if isinstance(rungs, str) else list(rungs)
+    bad = [r for r in rungs if r not in RUNG_NAMES]
+    if bad or not rungs: raise ValueError(f"`rungs` (--rungs) must be rung names from {', '.join(RUNG_NAMES)}; got {bad or rungs}")
     path = _writable_dir(out)
     import matplotlib; matplotlib.use('Agg')
-    lad = _ladder_for(data, seed, epochs, lr)
+    lad = _ladder_for(data, seed, epochs, lr, rungs)
     lad.quiet = quiet or as_json
     res = lad.run()   # Ctrl-C inside returns the rungs finished so far, marked `interrupted`
     d = res.to_dict()
@@ -183,6 +191,6 @@ def main(argv:list|None=None):
         if args.command == 'data-value':
             data_value_command(args.data, args.fracs, args.seeds, args.epochs, args.lr, args.seed, args.out)
         if args.command == 'ladder':
-            res = ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr)
+            res = ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr, rungs=args.rungs)
             if res.interrupted: sys.exit(130)
     except ValueError as e: parser.exit(2, f"fastai-remedies {args.command}: error: {e}\n")

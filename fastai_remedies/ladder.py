@@ -4,39 +4,22 @@
 
 # %% ../nbs/50_ladder.ipynb #79a877aa
 from __future__ import annotations
-import json, math, random, time, warnings
+import functools, json, math, random, time, warnings
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
-from fastai.tabular.all import TabularDataLoaders
 from fastprogress.fastprogress import master_bar, progress_bar
 import copy as _copy
 from .core import check_arg, preserve_rng, copy_model
 from .data import baseline_learner
 from .gap import GapMonitor
-from .awd import awd_preset, awd_kind, awd_encoder, awd_head, safe_weight_dropout
-from .mix import MixUp, CutMix, CutMixUp
-from .manifold import ManifoldMixup, CMixup
+from .overfit import OverfitCheck  # and `Learner.overfit_check`, which rung 0 runs
+from .awd import awd_encoder, awd_lm_learner, set_awd_dropouts
+from .rungs import RUNGS, RUNG_NAMES, rung, data_kind
 from .arch import remedy_learner
 
 # %% auto #0
-__all__ = ['RUNGS', 'RUNG_LEVEL', 'data_kind', 'Step', 'set_awd_dropouts', 'RemedyLadder', 'mix_candidates', 'LadderResult',
-           'check_keep_rule']
-
-# %% ../nbs/50_ladder.ipynb #a29cf611
-RUNGS = ('baseline', 'more_data', 'mixing', 'batchnorm', 'head_dropout', 'dropout_types', 'smaller')
-RUNG_LEVEL = dict(baseline=0, more_data=1, mixing=2, batchnorm=3, head_dropout=4, dropout_types=4, smaller=5)
-
-def data_kind(dls:DataLoaders)->tuple: # (kind, regression): kind is 'image', 'tabular', 'text' or 'other'
-    "The kind of data in `dls`, read from one validation batch, and whether its targets are regression targets"
-    with preserve_rng(): b = dls.valid.one_batch()
-    n_inp = getattr(dls, 'n_inp', 1)
-    xb, yb = b[:n_inp], b[n_inp:]
-    reg = bool(len(yb)) and yb[0].is_floating_point() and (yb[0].ndim == 1 or yb[0].shape[-1] == 1)
-    if isinstance(dls, TabularDataLoaders): return 'tabular', reg
-    if any(x.is_floating_point() and x.ndim >= 3 for x in xb): return 'image', reg
-    if all(not x.is_floating_point() for x in xb): return 'text', reg
-    return 'other', reg
+__all__ = ['Step', 'RemedyLadder', 'mix_candidates', 'LadderResult', 'awd_experiment']
 
 # %% ../nbs/50_ladder.ipynb #1abe2016
 class Step:
@@ -62,25 +45,6 @@ class Step:
 
 def _call(cls, kw): return f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in kw.items())})"
 
-# %% ../nbs/50_ladder.ipynb #d7294373
-def set_awd_dropouts(model:nn.Module, # A model holding a fastai AWD-LSTM (language model or classifier)
-                     preset:str='fastai', # A preset of `fastai_remedies.awd.awd_presets`
-                    )->nn.Module:
-    "Set the five AWD-LSTM dropouts of `model` in place to those of `preset`; returns `model`"
-    enc = awd_encoder(model)
-    check_arg(enc is not None, 'model', type(model).__name__, 'a model holding a fastai AWD-LSTM')
-    cfg = awd_preset(preset, awd_kind(model) or 'clas')
-    safe_weight_dropout(model)
-    enc.encoder_dp.embed_p, enc.input_dp.p = cfg['embed_p'], cfg['input_p']
-    for r in enc.rnns: r.weight_p = cfg['weight_p']
-    for h in enc.hidden_dps: h.p = cfg['hidden_p']
-    head = awd_head(model)
-    if head is not None:
-        drop = first((m for m in head.modules() if isinstance(m, nn.Dropout)), None)
-        if drop is not None: drop.p = cfg['output_p']
-        if hasattr(head, 'output_dp'): head.output_dp.p = cfg['output_p']
-    return model
-
 # %% ../nbs/50_ladder.ipynb #dedb70bd
 def _has_awd(model): return awd_encoder(model) is not None
 
@@ -105,7 +69,7 @@ class RemedyLadder:
                  metrics=None, # Metrics; the first one is reported (None: the baseline's)
                  epochs:int|dict=20, # Epochs of `fit_one_cycle` per rung: one number, or {rung name: epochs} (others: 20)
                  lr:float|dict|None=None, # Maximum learning rate: one number, {rung name: lr} (others: found), or None: from `lr_find` on the baseline
-                 rungs=RUNGS, # Rungs to run, in ladder order (see `RUNGS`)
+                 rungs=RUNG_NAMES, # Names of the rungs to run (see `fastai_remedies.rungs.RUNGS`); they run in ladder order
                  seed:int=42, # Seed of every rung's initial weights, data order and mixing
                  smaller=None, # The smaller model for rung 5: nn.Module or function (None: the baseline's, halved twice; else rung 5 is skipped)
                  keep_tol:float=0.01, # A rung is kept when its valid loss is below (1 - keep_tol) × the best kept so far
@@ -117,20 +81,20 @@ class RemedyLadder:
         check_arg(smaller is None or isinstance(smaller, nn.Module) or callable(smaller), 'smaller', smaller,
                   'None, an nn.Module or a function returning one', TypeError)
         rungs = [rungs] if isinstance(rungs, str) else list(rungs)
-        for r in rungs: check_arg(r in RUNGS, 'rungs', r, f"rung names from {RUNGS}")
+        for r in rungs: check_arg(r in RUNG_NAMES, 'rungs', r, f"rung names from {RUNG_NAMES}")
         check_arg(len(rungs) > 0, 'rungs', rungs, 'at least one rung')
         eps = epochs if isinstance(epochs, dict) else {}
-        for k, v in eps.items(): check_arg(k in RUNGS, 'epochs', k, f"a dict keyed by rung names from {RUNGS}")
+        for k, v in eps.items(): check_arg(k in RUNG_NAMES, 'epochs', k, f"a dict keyed by rung names from {RUNG_NAMES}")
         for v in (eps.values() if eps else [epochs]):
             check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, 'epochs', v, 'a positive integer')
         for k, v in (lr.items() if isinstance(lr, dict) else [(None, lr)]):
-            check_arg(k is None or k in RUNGS, 'lr', k, f"a dict keyed by rung names from {RUNGS}")
+            check_arg(k is None or k in RUNG_NAMES, 'lr', k, f"a dict keyed by rung names from {RUNG_NAMES}")
             check_arg((v is None and k is None) or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
                       'lr', v, 'None, a positive number, or a dict of positive numbers')
         check_arg(isinstance(keep_tol, (int, float)) and 0 <= keep_tol < 1, 'keep_tol', keep_tol, 'a number in [0, 1)')
         store_attr('dls,model,loss_func,metrics,lr,seed,smaller,keep_tol,quiet')
-        self.rungs = [r for r in RUNGS if r in rungs]
-        self.epochs = {r: eps.get(r, 20) if eps else epochs for r in RUNGS}
+        self.rungs = [r for r in RUNG_NAMES if r in rungs]
+        self.epochs = {r: eps.get(r, 20) if eps else epochs for r in RUNG_NAMES}
         self.cbs = L(cbs)
         self.kind, self.regression = data_kind(dls)
         if isinstance(model, nn.Module): self._initial = copy_model(model)
@@ -186,11 +150,8 @@ class RemedyLadder:
 def mix_candidates(kind:str, # From `data_kind`
                    regression:bool=False, # Regression targets
                   )->tuple: # ([(callback class, kwargs), ...], note)
-    "The mixing variants rung 2 tries for data of `kind`, and a note for the report"
-    if kind == 'image': return [(MixUp, {}), (CutMix, {}), (CutMixUp, {})], ''
-    if kind in ('tabular', 'text'):
-        return [(ManifoldMixup, {})] + ([(ManifoldMixup, {'pairing': CMixup()})] if regression else []), ''
-    return [(MixUp, {})] + ([(MixUp, {'pairing': CMixup()})] if regression else []), ''
+    "The mixing variants rung 2 tries for data of `kind` (the registry's candidates), and a note for the report"
+    return [c['mix'] for c in rung('mixing').candidates(kind, regression, False)], ''
 
 # %% ../nbs/50_ladder.ipynb #5cfe8a74
 _COLS = ['rung', 'name', 'change', 'honest_loss', 'valid_loss', 'gap', 'metric', 'seconds', 'kept', 'note']
@@ -204,7 +165,7 @@ class LadderResult:
         self.metric_name = None
 
     def add(self, name, change, r=None, kept=None, note=''):
-        row = dict(rung=RUNG_LEVEL[name], name=name, change=change, honest_loss=np.nan, valid_loss=np.nan, gap=np.nan,
+        row = dict(rung=rung(name).level, name=name, change=change, honest_loss=np.nan, valid_loss=np.nan, gap=np.nan,
                    metric=np.nan, seconds=np.nan, kept=kept, note=note)
         if r is not None:
             row.update({k: float(r[k]) for k in ('honest_loss', 'valid_loss', 'gap', 'metric', 'seconds')})
@@ -223,21 +184,6 @@ class LadderResult:
     def kept(self)->list: return [f"{r['name']}: {r['change']}" for r in self.rows if r['kept'] and r['name'] != 'baseline']
 
 # %% ../nbs/50_ladder.ipynb #a92a7a2f
-def _n_type(model, names): return sum(any(n in type(m).__name__ for n in names) for m in model.modules())
-
-@patch
-def _data_advice(self:RemedyLadder, base:dict)->str:
-    "Rung 1 in words, from the baseline's honest gap"
-    n, g, v = len(self.dls.train_ds), base['gap'], base['valid_loss']
-    rel = g / v if v > 0 else math.nan
-    if rel > 0.5: return (f"the baseline's honest gap is {g:.3f}, {rel:.0%} of its valid loss, with {n} training items: "
-        "it memorises its training set. More data or more labels is the most reliable remedy (collect, label, or "
-        "pseudo-label unlabelled data); the rungs below create more data when you cannot")
-    if rel > 0.1: return (f"the baseline's honest gap is {g:.3f} ({rel:.0%} of its valid loss) with {n} training items: "
-        "more data or labels would help; mixing (rung 2) creates more")
-    return (f"the baseline's honest gap is small ({rel:.0%} of its valid loss): the model overfits little, so more data "
-            "would help less than a larger model or longer training")
-
 @patch
 def _find_lr(self:RemedyLadder)->float:
     "The larger of `lr_find`'s `valley` and `steep` suggestions on the baseline, from the seed"
@@ -250,70 +196,55 @@ def _find_lr(self:RemedyLadder)->float:
 
 @patch
 def run(self:RemedyLadder)->LadderResult:
-    "Walk the rungs in order, keeping each that lowers the valid loss by more than `keep_tol`"
+    "Walk the rungs in order; at each, train its candidates and keep the best if it lowers the valid loss by more than `keep_tol`"
     res, t0 = LadderResult(self), time.perf_counter()
-    mb = None if self.quiet else master_bar(['baseline'] + [r for r in self.rungs if r != 'baseline'])
+    ref = RUNGS[0].name   # rung 0, the reference every rung is compared with: it always runs
+    names = [ref] + [r for r in self.rungs if r != ref]
+    mb = None if self.quiet else master_bar(names)
     step, best = Step(), None
     def keep(r): return math.isfinite(r['valid_loss']) and r['valid_loss'] < best['valid_loss'] * (1 - self.keep_tol)
     try:
         t = time.perf_counter()
-        found = self._find_lr() if self.lr is None or (isinstance(self.lr, dict) and set(self.lr) < {'baseline'} | set(self.rungs)) else None
+        found = self._find_lr() if self.lr is None or (isinstance(self.lr, dict) and set(self.lr) < set(names)) else None
         res.seconds_training += time.perf_counter() - t
-        lrs = {r: (self.lr.get(r, found) if isinstance(self.lr, dict) else ifnone(self.lr, found)) for r in RUNGS}
-        res.lr = lrs['baseline']
-        for name in (mb if mb is not None else ['baseline'] + [r for r in self.rungs if r != 'baseline']):
-            ep, lr = self.epochs[name], lrs[name]
-            if name == 'baseline':
+        lrs = {r: (self.lr.get(r, found) if isinstance(self.lr, dict) else ifnone(self.lr, found)) for r in RUNG_NAMES}
+        res.lr = lrs[ref]
+        for name in (mb if mb is not None else names):
+            rg, ep, lr = rung(name), self.epochs[name], lrs[name]
+            if name == ref:   # the model must be able to overfit before anything is compared with it
                 t = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter('ignore')
                     oc = self.build(step).overfit_check(lr=lr)
                 res.seconds_training += time.perf_counter() - t
                 if not oc.passed:
-                    res.add('baseline', 'overfit_check', kept=False, note=oc.message)
+                    res.add(name, 'overfit_check', kept=False, note=oc.message)
                     res.stopped = ("the baseline cannot overfit a small subset: fix the model, data or learning rate "
                                    "first; more regularisation would be the wrong direction")
                     break
                 best = self.train(step, ep, lr, mb)
-                res.add('baseline', 'plain model', best, kept=True, note='overfit_check passed')
+                res.add(name, 'plain model', best, kept=True, note='overfit_check passed')
                 res.best, res.final_epochs, res.final_lr = best, ep, lr
-            elif name == 'more_data': res.add('more_data', 'more data or more labels', note=self._data_advice(best))
-            elif name == 'mixing':
-                cands, note = mix_candidates(self.kind, self.regression)
-                if not cands: res.add('mixing', 'mixing', kept=False, note=note); continue
-                tried = [(c, self.train(step.but(mix=c), ep, lr, mb)) for c in cands]
-                rows = [res.add('mixing', _call(*c), r, kept=False, note=note) for c, r in tried]
-                i = int(np.argmin([r['valid_loss'] for c, r in tried]))
-                if keep(tried[i][1]):
-                    rows[i]['kept'], step, best, res.final_epochs, res.final_lr = True, step.but(mix=tried[i][0]), tried[i][1], ep, lr
-            else:
-                new = dict(batchnorm=lambda: step.but(reg=dict(bn=True)), head_dropout=lambda: step.but(reg=dict(ps=0.5)),
-                           dropout_types=lambda: step.but(awd='fastai') if self._awd else
-                                             step.but(reg=dict(embed_p=0.1, weight_p=0.2, hidden_p=0.2, drop_path=0.1)),
-                           smaller=lambda: step.but(small=True))[name]()
-                why = self._skip_reason(name, step, new)
-                if why: res.add(name, new.describe(), kept=False, note=f"skipped: {why}"); continue
+                continue
+            if rg.candidates is None:   # nothing to train (rung 1): what the baseline says about it
+                res.add(name, rg.title, note=rg.note(self, best) if rg.note else ''); continue
+            changes = rg.candidates(self.kind, self.regression, self._awd)
+            if not changes: res.add(name, rg.title, kept=False, note=f"no candidate for {self.kind} data"); continue
+            tried = []
+            for ch in changes:
+                new = step.but(**ch)
+                what = _call(*new.mix) if 'mix' in ch else new.describe()
+                why = rg.skip(self, step, new) if rg.skip else ''
+                if why: res.add(name, what, kept=False, note=f"skipped: {why}"); continue
                 r = self.train(new, ep, lr, mb)
-                ok = keep(r)
-                res.add(name, new.describe(), r, kept=ok)
-                if ok: step, best, res.final_epochs, res.final_lr = new, r, ep, lr
+                tried.append((new, r, res.add(name, what, r, kept=False)))
+            if not tried: continue
+            new, r, row = tried[int(np.argmin([r['valid_loss'] for _, r, _ in tried]))]
+            if keep(r): row['kept'], step, best, res.final_epochs, res.final_lr = True, new, r, ep, lr
     except KeyboardInterrupt: res.interrupted = True
     res.final, res.best = step, best
     res.seconds_total = time.perf_counter() - t0
     return res
-
-@patch
-def _skip_reason(self:RemedyLadder, name:str, old:Step, new:Step)->str:
-    "Why rung `name` does not apply to this model ('' when it does)"
-    if name == 'smaller': return '' if self.can_shrink() else "no smaller model given (pass `smaller=`)"
-    a, b = self.build(old).model, self.build(new).model
-    if name == 'batchnorm' and _n_type(a, ['BatchNorm', 'LinBatchNorm']) == _n_type(b, ['BatchNorm', 'LinBatchNorm']):
-        return "the model already has BatchNorm after every layer it would go after"
-    drops = ['Dropout', 'DropPath']
-    if new.awd: return ''
-    if name in ('head_dropout', 'dropout_types') and _n_type(a, drops) == _n_type(b, drops):
-        return "no layer for these dropouts to act on"
-    return ''
 
 # %% ../nbs/50_ladder.ipynb #e7c6fc88
 @patch(as_prop=True)
@@ -323,8 +254,7 @@ def recommendation(self:LadderResult)->str:
     if not self.rows: return "Interrupted before the baseline finished: nothing to recommend yet."
     base, fin, m = self.rows[0], self.best, self.metric_name or 'metric'
     lines = [f"Baseline: valid loss {base['valid_loss']:.4f}, honest gap {base['gap']:.4f}, {m} {base['metric']:.4f}."]
-    more = [r for r in self.rows if r['name'] == 'more_data']
-    if more: lines.append(f"Rung 1 (more data): {more[0]['note']}.")
+    lines += [f"Rung {r['rung']} ({r['change']}): {r['note']}." for r in self.rows if r['kept'] is None and r['note']]
     if self.kept:
         lines.append(f"Kept: {'; '.join(self.kept)}. The final recipe ({self.final.describe()}) reaches valid loss "
                      f"{fin['valid_loss']:.4f} ({fin['valid_loss']/base['valid_loss']-1:+.0%} vs the baseline), honest gap "
@@ -348,7 +278,7 @@ def code(self:LadderResult)->str:
         for cls in [st.mix[0]] + [type(v) for v in st.mix[1].values() if type(v).__module__.startswith('fastai_remedies')]:
             lines.append(f"from {cls.__module__} import {cls.__name__}")
     lines.append(f"set_seed({lad.seed})")
-    if st.awd: lines += ["from fastai_remedies.ladder import set_awd_dropouts", f"set_awd_dropouts(model, {st.awd!r})"]
+    if st.awd: lines += ["from fastai_remedies.awd import set_awd_dropouts", f"set_awd_dropouts(model, {st.awd!r})"]
     if st.reg:
         lines.append("from fastai_remedies.arch import remedy_learner")
         reg = ', '.join(f"{k}={v!r}" for k, v in {'bn': False, **st.reg}.items())
@@ -375,7 +305,8 @@ def plot(self:LadderResult, figsize=(10, 4)):
     "The honest gap and the metric across the rungs tried; kept rows filled"
     import matplotlib.pyplot as plt
     df = self.table.dropna(subset=['valid_loss']).reset_index(drop=True)
-    labels = [f"{r.rung} {r.change if r.name in ('baseline', 'mixing') else r.name}"[:28] for r in df.itertuples()]
+    several = df.name.duplicated(keep=False)   # a rung that tried several candidates: each row by its change
+    labels = [f"{r.rung} {r.change if several[i] else r.name}"[:28] for i, r in enumerate(df.itertuples())]
     fig, axs = plt.subplots(1, 2, figsize=figsize)
     mcol = self.metric_name or 'metric'
     for ax, col in zip(axs, ['gap', mcol]):
@@ -413,15 +344,35 @@ def report_md(self:LadderResult, title:str='fastai_remedies ladder')->str:
     if self.best: parts += ["", "## Rebuild the final Learner", "", "```python", self.code, "```"]
     return '\n'.join(parts) + '\n'
 
-# %% ../nbs/50_ladder.ipynb #59b22b1e
-def check_keep_rule(res:LadderResult)->None:
-    "Assert that the rows of `res` marked kept are exactly those the keep rule keeps"
-    tab, tol = res.table, res.ladder.keep_tol
-    best = tab.valid_loss[0]
-    for name, grp in tab.iloc[1:].groupby('name', sort=False):
-        tried = grp.dropna(subset=['valid_loss'])
-        if not len(tried): assert not grp.kept.fillna(False).any(); continue
-        i = tried.valid_loss.idxmin()
-        should = tried.valid_loss[i] < best * (1 - tol)
-        assert bool(tab.kept[i]) == should and not tab.kept.drop(index=i)[tab.name == name].fillna(False).any(), (name, grp)
-        if should: best = tried.valid_loss[i]
+# %% ../nbs/50_ladder.ipynb #63472674
+def awd_experiment(presets=('none', 'light', 'fastai', 'merity-wt2', 'heavy'), # Presets to compare
+                   epochs:int=6, # Epochs of `fit_one_cycle` for each
+                   lr:float=1e-2, # Maximum learning rate
+                   sizes:dict|None=None, # Model sizes (default: emb_sz 64, n_hid 192, n_layers 2)
+                   bs:int=32, # Batch size
+                   n_items:int=24, # Documents in GapMonitor's honest subset
+                   seed:int=0, # Seed of the split and of training
+                  )->pd.DataFrame:
+    "Train the same AWD-LSTM language model on the Python docs with each preset; honest train and valid perplexity, gap"
+    sizes = ifnone(sizes, dict(emb_sz=64, n_hid=192, n_layers=2))
+    rows = []
+    for preset in presets:
+        set_seed(seed)
+        dls = _lm_dls(bs, seed)
+        learn = awd_lm_learner(dls, preset, sizes=sizes, metrics=[accuracy], cbs=GapMonitor(n_items=n_items))
+        start = time.time()
+        with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            learn.fit_one_cycle(epochs, lr)
+        gm = learn.gap_monitor
+        r = gm.rows[-1]
+        rows.append(dict(preset=preset, honest_train_ppl=math.exp(r['honest_loss']), valid_ppl=math.exp(r['valid_loss']),
+                         best_valid_ppl=math.exp(gm.table.valid_loss.min()), gap=r['gap'],
+                         valid_accuracy=r['valid_accuracy'], phase=r['phase'], seconds=time.time()-start,
+                         diagnosis=gm.diagnose()))
+    return pd.DataFrame(rows).set_index('preset')
+
+@functools.lru_cache(None)
+def _lm_dls(bs, seed):
+    from fastai_remedies.data import text_lm_dls
+    return text_lm_dls(bs=bs, seed=seed)
