@@ -380,7 +380,7 @@ def data_value(self:Learner, **kwargs)->DataValue:
                        wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
     return data_value(make, self.dls, **kwargs)
 
-# %% ../nbs/15_more_data.ipynb #4de7ea9b
+# %% ../nbs/15_more_data.ipynb #a4a2e18e
 def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elements are the inputs
                n_inp:int=1)->list: # Number of inputs in a batch
     "One hash per item: the bytes of its processed inputs (equal items give equal hashes)"
@@ -394,7 +394,7 @@ def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elemen
                 out.append(h.digest())
     return out
 
-# %% ../nbs/15_more_data.ipynb #3840fb88
+# %% ../nbs/15_more_data.ipynb #b608362d
 def _probs(model, xb):
     "Class probabilities of `model` for inputs `xb`: eval mode, no gradient, the model's modes restored"
     modes = [m.training for m in model.modules()]
@@ -474,7 +474,7 @@ class PseudoLabel(Callback):
         "Record how many unlabelled items were confident enough to be used this epoch"
         self.history.append(dict(epoch=self.epoch, used=self._used, seen=self._seen, frac_used=self._used/max(self._seen, 1)))
 
-# %% ../nbs/15_more_data.ipynb #bb0f2b84
+# %% ../nbs/15_more_data.ipynb #b93b04d5
 class AuxModel(Module):
     "`model` plus auxiliary heads on the input of its last `nn.Linear`; the forward returns the main output only"
     def __init__(self,
@@ -499,7 +499,7 @@ class AuxModel(Module):
 
     def __setstate__(self, state): super().__setstate__({**state, 'aux_out': None})
 
-# %% ../nbs/15_more_data.ipynb #5877e0ff
+# %% ../nbs/15_more_data.ipynb #69c2838a
 def aux_loss(out:Tensor, # An auxiliary head's output
              targ:Tensor): # Its target: class indices (cross-entropy) or numbers (mean squared error)
     "The loss of one auxiliary task: cross-entropy for integer targets, mean squared error for float ones"
@@ -550,7 +550,7 @@ class AuxLoss(Metric):
     @property
     def name(self): return f'aux_{self._name}'
 
-# %% ../nbs/15_more_data.ipynb #abf065be
+# %% ../nbs/15_more_data.ipynb #62872977
 @patch
 def add_aux(self:Learner,
             dims, # Outputs of each auxiliary head: one per auxiliary target of the batches (e.g. [10] for 10 numeric columns)
@@ -579,7 +579,7 @@ def drop_aux(self:Learner):
     self.opt = None
     return self
 
-# %% ../nbs/15_more_data.ipynb #adedb05b
+# %% ../nbs/15_more_data.ipynb #8183feeb
 class ReadTabAux(ReadTabBatch):
     "fastai's `ReadTabBatch`, plus the auxiliary columns as one more target when the rows have them"
     def __init__(self, to, aux_names): super().__init__(to); self.aux_names = list(aux_names)
