@@ -57,6 +57,7 @@ bench: install
 	MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 $(PYTHON) tests/bench_mix.py
 	MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 $(PYTHON) tests/bench_fast.py
 	$(PYTHON) tests/bench_gap.py
+	$(PYTHON) tests/bench_more_data.py
 	$(PYTHON) tests/bench_awd.py
 	$(PYTHON) tests/bench_arch.py
 	$(PYTHON) tests/bench_manifold.py

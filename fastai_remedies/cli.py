@@ -9,11 +9,17 @@ from pathlib import Path
 from .rungs import RUNGS, RUNG_NAMES   # the ladder's registry: it imports no fastai
 
 # %% auto #0
-__all__ = ['DATA_NAMES', 'LADDER_DATA', 'Interrupted', 'gap_command', 'ladder_command', 'main']
+__all__ = ['DATA_NAMES', 'LADDER_DATA', 'Interrupted', 'gap_command', 'data_value_command', 'ladder_command', 'main']
 
 # %% ../nbs/60_cli.ipynb #0de05425
 DATA_NAMES = ('digits', 'breast_cancer', 'wine', 'diabetes')  # kept equal to `fastai_remedies.data.DATASETS` (tested)
 LADDER_DATA = DATA_NAMES + ('pydoc',)  # pydoc: Python documentation paragraphs classified by topic
+
+def _fraction(s:str)->float:
+    "A fraction from the command line: 0.25 or 1/4"
+    from fractions import Fraction
+    try: return float(Fraction(s))
+    except (ValueError, ZeroDivisionError): raise argparse.ArgumentTypeError(f"not a fraction: {s!r} (e.g. 0.25 or 1/4)")
 
 def _parser():
     p = argparse.ArgumentParser(prog='fastai-remedies', description='A fastai tool for every rung of the overfitting ladder')
@@ -24,6 +30,16 @@ def _parser():
     g.add_argument('--lr', type=float, default=1e-2, help='maximum learning rate (default: 1e-2)')
     g.add_argument('--seed', type=int, default=42, help='seed of the split and of training (default: 42)')
     g.add_argument('--out', default='gap_out', help='folder for gap_plot.png, gap_table.csv, gap_report.json (default: gap_out)')
+    d = sub.add_parser('data-value', help='rung 1: a back-tested learning curve — what would more training data buy?')
+    d.add_argument('--data', default='digits', choices=DATA_NAMES, help='embedded dataset (default: digits)')
+    d.add_argument('--fracs', nargs='+', type=_fraction, default=None, metavar='F',
+                   help='increasing fractions of the training set, e.g. 1/8 1/4 1/2 1 (the default)')
+    d.add_argument('--seeds', type=int, default=3, help='seeds per fraction (default: 3)')
+    d.add_argument('--epochs', type=int, default=10, help='epochs of fit_one_cycle per subset (default: 10)')
+    d.add_argument('--lr', type=float, default=1e-2, help='maximum learning rate (default: 1e-2)')
+    d.add_argument('--seed', type=int, default=42, help='seed of the train/valid split (default: 42)')
+    d.add_argument('--out', default='data_value_out', help='folder for data_value_plot.png, data_value_table.csv, '
+                   'data_value.json (default: data_value_out)')
     l = sub.add_parser('ladder', help='walk the whole ladder on embedded data: every rung, kept only if it helps',
                        epilog='the rungs, in order: ' + '; '.join(f"{r.level} {r.name} ({r.title})" for r in RUNGS))
     l.add_argument('--data', default='digits', choices=LADDER_DATA, help='embedded dataset (default: digits)')
@@ -123,6 +139,35 @@ def gap_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wi
         print(f"\nphase: {gm.phase}\n\n{gm.diagnose()}\n\nwrote {path/'gap_plot.png'}, {path/'gap_table.csv'}, {path/'gap_report.json'}")
     return gm
 
+# %% ../nbs/60_cli.ipynb #5f488d62
+def data_value_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wine or diabetes
+                       fracs=None, # Increasing fractions of the training set (None: 1/8, 1/4, 1/2, 1)
+                       seeds:int=3, # Seeds per fraction
+                       epochs:int=10, # Epochs of `fit_one_cycle` per subset
+                       lr:float=1e-2, # Maximum learning rate
+                       seed:int=42, # Seed of the train/valid split
+                       out:str='data_value_out', # Folder for the plot, the table and the JSON report
+                       quiet:bool=False): # Print nothing
+    "Run `data_value` with the plain baseline of `data`; write `data_value_plot.png`, `data_value_table.csv`, `data_value.json`"
+    if data not in DATA_NAMES: raise ValueError(f"`data` (--data) must be one of {', '.join(DATA_NAMES)}; got {data!r}")
+    if seeds < 1: raise ValueError(f"`seeds` (--seeds) must be a positive integer; got {seeds}")
+    if epochs < 1: raise ValueError(f"`epochs` (--epochs) must be a positive integer; got {epochs}")
+    path = _writable_dir(out)
+    import matplotlib; matplotlib.use('Agg')
+    from fastai_remedies.data import get_dls, baseline_learner
+    from fastai_remedies.more_data import data_value
+    kw = {} if fracs is None else dict(fracs=tuple(fracs))
+    dv = data_value(lambda d: baseline_learner(d, lr=lr), get_dls(data, seed=seed), n_seeds=seeds, epochs=epochs, **kw)
+    dv.table.to_csv(path/'data_value_table.csv', index=False)
+    (path/'data_value.json').write_text(json.dumps(dict(data=data, seeds=seeds, epochs=epochs, lr=lr, seed=seed, **dv.to_dict()), indent=2))
+    dv.plot().savefig(path/'data_value_plot.png', dpi=100, bbox_inches='tight')
+    if not quiet:
+        print(dv.table.to_string(index=False, float_format=lambda x: f'{x:.4f}'))
+        print(f"\nverdict: {dv.verdict}\n\n{dv.message}\n\nwrote {path/'data_value_plot.png'}, {path/'data_value_table.csv'}, "
+              f"{path/'data_value.json'}")
+    return dv
+
+
 # %% ../nbs/60_cli.ipynb #fe1dc846
 def _ladder_for(data:str, seed:int, epochs:int, lr, rungs=RUNG_NAMES):
     "A `RemedyLadder` on embedded dataset `data`"
@@ -185,6 +230,8 @@ def main(argv:list|None=None):
     args = parser.parse_args(argv)
     try:
         if args.command == 'gap': gap_command(args.data, args.epochs, args.lr, args.seed, args.out)
+        if args.command == 'data-value':
+            data_value_command(args.data, args.fracs, args.seeds, args.epochs, args.lr, args.seed, args.out)
         if args.command == 'ladder':
             ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr, rungs=args.rungs)
     except ValueError as e: parser.exit(2, f"fastai-remedies {args.command}: error: {e}\n")

@@ -144,7 +144,7 @@ class RemedyLadder:
         vals = dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1]))
         met = next((n for n in vals if n not in ('train_loss', 'valid_loss', 'honest_loss', 'gap') and not n.startswith(('honest_', 'gap_'))), None)
         return dict(honest_loss=vals['honest_loss'], valid_loss=vals['valid_loss'], gap=vals['gap'],
-                    metric=vals[met] if met else np.nan, metric_name=met, seconds=secs, learn=learn, gm=gm)
+                    metric=vals[met] if met else np.nan, metric_name=met, seconds=secs, lr=lr, learn=learn, gm=gm)
 
 # %% ../nbs/50_ladder.ipynb #7419708b
 def mix_candidates(kind:str, # From `data_kind`

@@ -79,6 +79,17 @@ def test_ladder_json_and_bad_input(tmp_path):
     r = run('ladder', '--epochs', '-2', '--out', str(tmp_path))
     assert r.returncode == 2 and '`epochs` (--epochs) must be a positive integer; got -2' in r.stderr
 
+def test_data_value_writes_plot_table_and_verdict(tmp_path):
+    out = tmp_path/'dv'
+    r = run('data-value', '--data', 'wine', '--fracs', '1/4', '1/2', '1', '--seeds', '2', '--epochs', '3', '--out', str(out))
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(out)) == ['data_value.json', 'data_value_plot.png', 'data_value_table.csv']
+    rep = json.loads((out/'data_value.json').read_text())
+    assert rep['verdict'] in ('data-limited', 'near its floor', 'cannot tell') and f"verdict: {rep['verdict']}" in r.stdout
+    assert [row['n'] for row in rep['table']] == [31, 62, 125] and rep['backtests']['loss']['fit_on'] == [31, 62]
+    r = run('data-value', '--data', 'wine', '--fracs', '1/2', '1', '--out', str(tmp_path))
+    assert r.returncode == 2 and '`fracs` must be at least 3 fractions' in r.stderr
+
 def test_ladder_rungs_from_the_registry(tmp_path):
     r = run('ladder', '--help')
     assert r.returncode == 0 and all(n in r.stdout for n in RUNG_NAMES)
