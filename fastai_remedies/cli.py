@@ -150,17 +150,19 @@ def data_value_command(data:str='digits', # Embedded dataset: digits, breast_can
                        quiet:bool=False): # Print nothing
     "Run `data_value` with the plain baseline of `data`; write `data_value_plot.png`, `data_value_table.csv`, `data_value.json`"
     if data not in DATA_NAMES: raise ValueError(f"`data` (--data) must be one of {', '.join(DATA_NAMES)}; got {data!r}")
-    if seeds < 1: raise ValueError(f"`seeds` (--seeds) must be a positive integer; got {seeds}")
-    if epochs < 1: raise ValueError(f"`epochs` (--epochs) must be a positive integer; got {epochs}")
+    _check(isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1, 'seeds', seeds, 'a positive integer')
+    _check_common(epochs, lr, seed)
     path = _writable_dir(out)
+    _clear_outputs(path, ('data_value_table.csv', 'data_value.json', 'data_value_plot.png'))
     import matplotlib; matplotlib.use('Agg')
     from fastai_remedies.data import get_dls, baseline_learner
     from fastai_remedies.more_data import data_value
     kw = {} if fracs is None else dict(fracs=tuple(fracs))
     dv = data_value(lambda d: baseline_learner(d, lr=lr), get_dls(data, seed=seed), n_seeds=seeds, epochs=epochs, **kw)
-    dv.table.to_csv(path/'data_value_table.csv', index=False)
-    (path/'data_value.json').write_text(json.dumps(dict(data=data, seeds=seeds, epochs=epochs, lr=lr, seed=seed, **dv.to_dict()), indent=2))
-    dv.plot().savefig(path/'data_value_plot.png', dpi=100, bbox_inches='tight')
+    report = dict(data=data, seeds=seeds, epochs=epochs, lr=lr, seed=seed, **dv.to_dict())
+    _write_files(path, {'data_value_table.csv': lambda p: dv.table.to_csv(p, index=False),
+                        'data_value.json': lambda p: p.write_text(json.dumps(report, indent=2)),
+                        'data_value_plot.png': lambda p: dv.plot().savefig(p, format='png', dpi=100, bbox_inches='tight')})
     if not quiet:
         print(dv.table.to_string(index=False, float_format=lambda x: f'{x:.4f}'))
         print(f"\nverdict: {dv.verdict}\n\n{dv.message}\n\nwrote {path/'data_value_plot.png'}, {path/'data_value_table.csv'}, "
