@@ -34,6 +34,7 @@ def _split_idxs(n, n_train, n_valid, seed):
 # %% ../nbs/00_data.ipynb #50ac6dc6
 def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,797 feed the validation set)
                n_valid:int=500, # Number of validation images
+               n_test:int=0, # Number of test images, held out from both (as raw items in `dls.test_items`)
                size:int=8, # Side of the images fed to the model (resized from 8×8 when different)
                bs:int=64, # Batch size
                seed:int=42, # Seed of the train/valid split
@@ -49,14 +50,19 @@ def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,7
     check_arg(isinstance(n_valid, (int,np.integer)) and 0 < n_valid <= n-n_train, 'n_valid', n_valid,
               f'an integer in 1..{n-n_train} (1,797 digits minus n_train={n_train})')
     check_arg(isinstance(size, (int,np.integer)) and size >= 1, 'size', size, 'a positive integer')
+    check_arg(isinstance(n_test, (int,np.integer)) and 0 <= n_test <= n-n_train-n_valid, 'n_test', n_test,
+              f'an integer in 0..{n-n_train-n_valid} (1,797 digits minus n_train and n_valid)')
     tr, va = _split_idxs(n, n_train, n_valid, seed)
+    te = np.random.RandomState(seed).permutation(n)[n_train+n_valid:n_train+n_valid+n_test]   # after train and valid
     items = [(imgs[i], int(targs[i])) for i in np.concatenate([tr, va])]
     stats = imgs[tr].astype(np.float32)/255
     itfms = ([] if size == 8 else [Resize(size)]) + L(item_tfms)
     btfms = L(batch_tfms) + [Normalize.from_stats([stats.mean()], [stats.std()], cuda=False)]
     dblock = DataBlock(blocks=(ImageBlock(PILImageBW), CategoryBlock), get_x=ItemGetter(0), get_y=ItemGetter(1),
                        splitter=IndexSplitter(range(n_train, n_train+n_valid)), item_tfms=itfms, batch_tfms=btfms)
-    return dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
+    dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
+    dls.test_items = [(imgs[i], int(targs[i])) for i in te]   # `dls.test_dl(dls.test_items, with_labels=True)`
+    return dls
 
 # %% ../nbs/00_data.ipynb #acc76cf5
 TABULAR_DATASETS = dict(
@@ -72,6 +78,7 @@ def _table(name):
 # %% ../nbs/00_data.ipynb #6fb11091
 def tabular_dls(name:str='breast_cancer', # One of `TABULAR_DATASETS`
                 valid_pct:float=0.3, # Fraction of rows held out for validation
+                test_pct:float=0., # Fraction of rows held out for testing (as a raw DataFrame in `dls.test_items`)
                 n_train:int|None=None, # Keep only this many training rows (None: all the others)
                 bs:int=64, # Batch size
                 seed:int=42, # Seed of the train/valid split
@@ -81,17 +88,22 @@ def tabular_dls(name:str='breast_cancer', # One of `TABULAR_DATASETS`
     "Tabular `DataLoaders` over one of sklearn's small tables"
     check_arg(name in TABULAR_DATASETS, 'name', name, f'one of {list(TABULAR_DATASETS)}')
     check_arg(0 < valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
+    check_arg(0 <= test_pct < 1-valid_pct, 'test_pct', test_pct, f'a fraction in [0, {1-valid_pct:g}) (1 - valid_pct)')
     df = _table(name)
-    n = len(df); n_valid = int(round(n*valid_pct))
-    n_train = ifnone(n_train, n-n_valid)
-    check_arg(isinstance(n_train, (int,np.integer)) and 0 < n_train <= n-n_valid, 'n_train', n_train,
-              f'an integer in 1..{n-n_valid} for {name!r} with valid_pct={valid_pct}')
+    n = len(df); n_valid, n_test = int(round(n*valid_pct)), int(round(n*test_pct))
+    n_train = ifnone(n_train, n-n_valid-n_test)
+    check_arg(isinstance(n_train, (int,np.integer)) and 0 < n_train <= n-n_valid-n_test, 'n_train', n_train,
+              f'an integer in 1..{n-n_valid-n_test} for {name!r} with valid_pct={valid_pct}, test_pct={test_pct}')
     tr, va = _split_idxs(n, n_train, n_valid, seed)
+    te = np.random.RandomState(seed).permutation(n)[n-n_test:] if n_test else []   # the split permutation's last rows
+    test_df = df.iloc[te].reset_index(drop=True)
     df = df.iloc[np.concatenate([tr, va])].reset_index(drop=True)
     y_block = CategoryBlock() if TABULAR_DATASETS[name][1] == 'classification' else RegressionBlock()
     to = TabularPandas(df, procs=[TabNormalize], cont_names=[c for c in df.columns if c != 'target'], y_names='target',
                        y_block=y_block, splits=(list(range(n_train)), list(range(n_train, n_train+n_valid))))
-    return to.dataloaders(bs=bs, num_workers=num_workers, **kwargs)
+    dls = to.dataloaders(bs=bs, num_workers=num_workers, **kwargs)
+    dls.test_items = test_df   # `dls.test_dl(dls.test_items)` (the target column is kept)
+    return dls
 
 # %% ../nbs/00_data.ipynb #2a12f874
 def python_docs_df()->pd.DataFrame:

@@ -18,34 +18,61 @@ from .arch import remedy_learner, regularize
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['data_fingerprint', 'DataSpec', 'embedded', 'recipe_key', 'recipe_learner', 'Reseeded', 'Trial', 'trial_id',
-           'torch_threads', 'seed_everything', 'run_trial', 'SerialExecutor', 'default_workers', 'local_pool',
-           'check_executor', 'run_trials', 'TrialCache', 't_interval', 'paired_verdict', 'Trials', 'summarize']
+__all__ = ['data_fingerprint', 'check_test_split', 'DataSpec', 'embedded', 'recipe_key', 'recipe_learner', 'Reseeded', 'Trial',
+           'trial_id', 'torch_threads', 'seed_everything', 'run_trial', 'SerialExecutor', 'default_workers',
+           'local_pool', 'check_executor', 'run_trials', 'TrialCache', 't_interval', 'paired_verdict', 'Trials',
+           'summarize']
 
-# %% ../nbs/45_trials.ipynb #bc769101
+# %% ../nbs/45_trials.ipynb #f21e6cdb
 _BUILT = {}   # DataLoaders built from a `DataSpec` in this process, by its key
 
-def data_fingerprint(dls:DataLoaders)->str: # 16 hex digits
-    "A hash of the training and validation items of `dls` as the model sees them (validation transforms, in order)"
-    h = hashlib.sha256()
+def _plain(t): return torch.as_tensor(t).as_subclass(torch.Tensor).detach().cpu().contiguous()
+
+def _split_dls(dls, test_dl=None):
+    "Loaders over the training items (validation transforms, in order), the validation items and the test items"
     tmpl = dls.loaders[1] if len(dls.loaders) > 1 else dls.train
+    out = [tmpl.new(ds, shuffle=False, drop_last=False, num_workers=0)
+           for ds in (valid_view(dls.train_ds, range(len(dls.train_ds))), dls.valid_ds)]
+    return out + ([test_dl.new(shuffle=False, drop_last=False)] if test_dl is not None else [])
+
+def data_fingerprint(dls:DataLoaders, # The data
+                     test_dl=None, # A test `DataLoader`, hashed too
+                    )->str: # 16 hex digits
+    "A hash of the training, validation (and test) items of `dls` as the model sees them (validation transforms, in order)"
+    h = hashlib.sha256()
     with preserve_rng():
-        for ds in (valid_view(dls.train_ds, range(len(dls.train_ds))), dls.valid_ds):
-            h.update(f"{type(ds).__name__}:{len(ds)};".encode())
-            for b in tmpl.new(ds, shuffle=False, drop_last=False, num_workers=0):
-                for t in b:
-                    t = torch.as_tensor(t).as_subclass(torch.Tensor).detach().cpu().contiguous()
-                    h.update(f"{t.dtype}{tuple(t.shape)}".encode()); h.update(t.numpy().tobytes())
+        for dl in _split_dls(dls, test_dl):
+            h.update(f"{type(dl.dataset).__name__}:{len(dl.dataset)};".encode())
+            for b in dl:
+                for t in map(_plain, b): h.update(f"{t.dtype}{tuple(t.shape)}".encode()); h.update(t.numpy().tobytes())
     return h.hexdigest()[:16]
+
+def check_test_split(dls:DataLoaders, # The training and validation data
+                     test_dl, # The test `DataLoader`
+                    ):
+    "Refuse an empty test set, or one sharing an item (its inputs) with the training or validation set"
+    check_arg(test_dl is not None and len(test_dl.dataset) > 0, 'test_dl', test_dl, 'a test DataLoader with at least one item')
+    n_inp = getattr(dls, 'n_inp', 1)
+    def rows(dl):
+        with preserve_rng():
+            for b in dl:
+                xs = [_plain(x).reshape(len(x), -1) for x in b[:n_inp]]
+                for i in range(len(xs[0])): yield b''.join(x[i].numpy().tobytes() for x in xs)
+    tr, va, te = _split_dls(dls, test_dl)
+    seen = set(rows(tr)) | set(rows(va))
+    shared = sum(r in seen for r in rows(te))
+    check_arg(shared == 0, 'test_dl', f'{shared} of {len(test_dl.dataset)} test items also in the training or validation set',
+              'a test set that shares no item with the training and validation sets')
 
 class DataSpec:
     "Picklable `DataLoaders`: a top-level function and its keyword arguments (built once per process), or small DataLoaders"
     def __init__(self, fn, # A picklable function returning `DataLoaders` (e.g. `get_dls`), or `DataLoaders` themselves
                  kwargs:dict|None=None, # Keyword arguments of `fn`
-                 name:str|None=None): # Name in messages and cache file names (default: the call, or 'dls')
+                 name:str|None=None, # Name in messages and cache file names (default: the call, or 'dls')
+                 test=None): # Test set: a `DataLoader` or items for `dls.test_dl` (None: `dls.test_items` if any)
         check_arg(isinstance(fn, DataLoaders) or callable(fn), 'fn', fn, 'DataLoaders or a function returning them', TypeError)
         self.dls, self.fn = (fn, None) if isinstance(fn, DataLoaders) else (None, fn)
-        self.kwargs, self._fp = dict(kwargs or {}), None
+        self.kwargs, self.test, self._fp = dict(kwargs or {}), test, None
         args = ', '.join(f"{k}={v!r}" for k, v in sorted(self.kwargs.items()))
         self.name = name or (f"{fn.__module__}.{fn.__qualname__}({args})" if self.fn else 'dls')
 
@@ -56,9 +83,16 @@ class DataSpec:
             with preserve_rng(): _BUILT[self.name] = self.fn(**self.kwargs)
         return _BUILT[self.name]
 
+    def test_dl(self):
+        "The test `DataLoader` (None when there is no test set)"
+        dls = self.load()
+        t = self.test if self.test is not None else getattr(dls, 'test_items', None)
+        if t is None or len(t) == 0: return None
+        return t if isinstance(t, DataLoader) else dls.test_dl(t, with_labels=True)
+
     def fingerprint(self)->str:
-        "`data_fingerprint` of the DataLoaders (computed once)"
-        if self._fp is None: self._fp = data_fingerprint(self.load())
+        "`data_fingerprint` of the DataLoaders and test set (computed once)"
+        if self._fp is None: self._fp = data_fingerprint(self.load(), self.test_dl())
         return self._fp
     def __repr__(self): return f"DataSpec({self.name})"
 
@@ -102,7 +136,7 @@ class Reseeded:
     offset:int=10_000 # Added to every trial seed
     def key(self): return f"Reseeded({recipe_key(self.recipe)}, {self.offset})"
 
-# %% ../nbs/45_trials.ipynb #49507768
+# %% ../nbs/45_trials.ipynb #c9f7aa47
 @dataclasses.dataclass(frozen=True)
 class Trial:
     "One training run: `recipe` from `seed` on `data`, for `epochs` of `fit_one_cycle` at `lr`"
@@ -117,9 +151,9 @@ class Trial:
     label:str='' # Shown by the progress bar, e.g. 'rung 3 batchnorm, seed 2/3'
 
 def trial_id(trial:Trial)->str:
-    "What identifies `trial`'s result: recipe, seed, epochs, lr, `restore_best` and the data's name (as JSON)"
+    "What identifies `trial`'s result: recipe, seed, epochs, lr, `restore_best`, the data's name and the factory (as JSON)"
     return json.dumps([recipe_key(trial.recipe), trial.seed, trial.epochs, repr(float(trial.lr)), trial.restore_best,
-                       trial.data.name])
+                       trial.data.name, recipe_key(trial.learner)])
 
 @contextlib.contextmanager
 def torch_threads(n:int): # Torch intra-op threads inside the block
@@ -151,6 +185,9 @@ def run_trial(trial:Trial)->dict:
         start = time.perf_counter()
         with quiet(learn): learn.fit_one_cycle(trial.epochs, trial.lr, cbs=gm)
         secs = time.perf_counter() - start
+        tdl = trial.data.test_dl()
+        if tdl is not None:
+            with quiet(learn): test = learn.validate(dl=tdl)
     tab = gm.table
     ep = gm.best_epoch if trial.restore_best and gm.best_epoch is not None else int(tab.epoch.iloc[-1]) if len(tab) else None
     row = tab[tab.epoch == ep].iloc[0] if ep is not None else {}
@@ -159,6 +196,8 @@ def run_trial(trial:Trial)->dict:
     return dict(recipe=recipe_key(trial.recipe), seed=trial.seed, epochs=trial.epochs, lr=trial.lr, epoch=ep,
                 valid_loss=num('valid_loss'), honest_loss=num('honest_loss'), gap=num('gap'),
                 metric=num(f'valid_{met}') if met else math.nan, metric_name=met, seconds=secs,
+                test_loss=float(test[0]) if tdl is not None else math.nan,
+                test_metric=float(test[1]) if tdl is not None and len(test) > 1 else math.nan,
                 valid_losses=[float(v) for v in tab.valid_loss], cached=False)
 
 # %% ../nbs/45_trials.ipynb #e0b812f0
@@ -404,14 +443,14 @@ class Trials:
 
     def losses(self, results:list)->list: return [r['valid_loss'] for r in results]
 
-# %% ../nbs/45_trials.ipynb #a0a541f0
+# %% ../nbs/45_trials.ipynb #582283cd
 def summarize(results:list, # Results of one recipe over several seeds
               confidence:float=0.95, # Two-sided confidence of the half-widths
              )->dict:
     "Mean ± t half-width of the valid loss, honest gap and metric over seeds, and the seconds spent"
     out = dict(n=len(results), seconds=float(sum(r['seconds'] for r in results)),
                metric_name=first((r['metric_name'] for r in results), None))
-    for k in ('valid_loss', 'gap', 'honest_loss', 'metric'):
+    for k in ('valid_loss', 'gap', 'honest_loss', 'metric', 'test_loss', 'test_metric'):
         out[k], out[f'{k}_pm'] = t_interval([r[k] for r in results], confidence)
     return out
 
