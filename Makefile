@@ -59,3 +59,4 @@ bench: install
 	$(PYTHON) tests/bench_arch.py
 	$(PYTHON) tests/bench_manifold.py
 	$(PYTHON) tests/bench_ladder.py
+	$(PYTHON) tests/bench_stability.py
