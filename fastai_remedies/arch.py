@@ -154,41 +154,101 @@ def _trace(model):
     return fx.GraphModule(model, graph, class_name=type(model).__name__)
 
 # %% ../nbs/30_arch.ipynb #ec3ab341
-def _module_edits(root, rec, layers, outputs, embed_p, weight_p, hidden_p):
-    "Edits made on modules themselves whichever the path: embedding and weight dropout, recurrent-layer dropouts"
-    for name, m in layers:
-        if embed_p and isinstance(m, nn.Embedding):
-            if isinstance(m, DropoutEmbedding) and m.embed_p: rec.add('kept', name, f'{type(m).__name__} with embed_p={m.embed_p}')
-            elif type(m) in (nn.Embedding, FastaiEmbedding, DropoutEmbedding):
-                m.__class__, m.embed_p = DropoutEmbedding, embed_p
-                rec.add('changed', name, f'embedding dropout (whole rows), embed_p={embed_p}')
-            else: rec.add('skipped', name, f'embedding dropout needs a plain nn.Embedding; {type(m).__name__} has its own forward')
-        if weight_p and isinstance(m, nn.Linear) and name not in outputs:
-            if isinstance(m, WeightDropoutLinear) and m.weight_p: rec.add('kept', name, f'WeightDropoutLinear with weight_p={m.weight_p}')
-            elif type(m) in (nn.Linear, WeightDropoutLinear):
-                m.__class__, m.weight_p = WeightDropoutLinear, weight_p
-                rec.add('changed', name, f'weight dropout (DropConnect) on the Linear weights, weight_p={weight_p}')
-            else: rec.add('skipped', name, f'DropConnect needs a plain nn.Linear; {type(m).__name__} has its own forward')
-        if (weight_p or hidden_p) and isinstance(m, (nn.RNNBase, RNNRemedy)):
-            r = m if isinstance(m, RNNRemedy) else RNNRemedy(m)
-            if weight_p and not r.weight_p:
-                r.add_weight_dropout(weight_p)
-                rec.add('changed', name, f'weight dropout on the hidden-to-hidden weights {r.rnn.layer_names}, weight_p={weight_p}')
-            elif weight_p: rec.add('kept', name, f'weight dropout with weight_p={r.weight_p}')
-            if hidden_p and not r.hidden_dp.p:
-                r.hidden_dp.p = hidden_p
-                rec.add('added', name, f'locked dropout on the output sequence, p={hidden_p}')
-            elif hidden_p: rec.add('kept', name, f'locked dropout with p={r.hidden_dp.p}')
-            if r is not m: _set_module(root, name, r)
+class _Site:
+    "One call of a layer `regularize` may act on, as a reader (graph or module tree) found it"
+    def __init__(self, name, module, key, normed=False, drop_name=None):
+        self.name, self.module, self.key, self.normed, self.drop_name = name, module, key, normed, drop_name
 
-def _fold_bias(layer, bns, fold):
-    "With `fold`, move `layer`'s bias (made redundant by the BatchNorms after it) into their running means"
-    if not fold or getattr(layer, 'bias', None) is None: return 0
+class _View:
+    "What a reader found in a model: layer calls in data-flow order, output layers, residual branches, leaves it cannot handle"
+    def __init__(self, path, root, sites, outputs, skipped, branches=None):
+        store_attr()   # branches: None when the reader cannot see residual blocks; else (add, branch, name, existing DropPath p)
+
+class _Row:
+    "One line of the plan: a record row, and what an applier does for it (`op`: None for notes that change nothing)"
+    def __init__(self, action, where, what, params=0, op=None, **kw):
+        self.action, self.where, self.what, self.params, self.op, self.kw = action, where, what, params, op, kw
+
+def _plan(view, bn, ps, where, embed_p, weight_p, hidden_p, drop_path, fold):
+    "Every edit `regularize` makes, decided once from `view`: the graph and the module-tree appliers only carry it out"
+    sites = view.sites
+    check_arg(bool(sites), 'model', type(view.root).__name__, 'a model with a Conv, Linear, Embedding or recurrent layer to act on')
+    rows, becomes = [_Row('skipped', w, why) for w, why in view.skipped], {}   # becomes: layer name -> its class after the plan
+    if drop_path and view.branches is None: rows.append(_Row('skipped', '(model)', 'stochastic depth needs the traced graph to find residual blocks'))
+    elif drop_path and not view.branches: rows.append(_Row('skipped', '(model)', 'stochastic depth: no residual block recognised in the graph'))
+    # edits on the layers themselves (the same on both paths): class switches for embedding and weight dropout, RNNRemedy
+    for name, m in dict((s.name, s.module) for s in sites).items():
+        if embed_p and isinstance(m, nn.Embedding):
+            if isinstance(m, DropoutEmbedding) and m.embed_p: rows.append(_Row('kept', name, f'{type(m).__name__} with embed_p={m.embed_p}'))
+            elif type(m) in (nn.Embedding, FastaiEmbedding, DropoutEmbedding):
+                rows.append(_Row('changed', name, f'embedding dropout (whole rows), embed_p={embed_p}', op='embed', p=embed_p))
+                becomes[name] = 'DropoutEmbedding'
+            else: rows.append(_Row('skipped', name, f'embedding dropout needs a plain nn.Embedding; {type(m).__name__} has its own forward'))
+        if weight_p and isinstance(m, nn.Linear) and name not in view.outputs:
+            if isinstance(m, WeightDropoutLinear) and m.weight_p: rows.append(_Row('kept', name, f'WeightDropoutLinear with weight_p={m.weight_p}'))
+            elif type(m) in (nn.Linear, WeightDropoutLinear):
+                rows.append(_Row('changed', name, f'weight dropout (DropConnect) on the Linear weights, weight_p={weight_p}', op='weight', p=weight_p))
+                becomes[name] = 'WeightDropoutLinear'
+            else: rows.append(_Row('skipped', name, f'DropConnect needs a plain nn.Linear; {type(m).__name__} has its own forward'))
+        if (weight_p or hidden_p) and isinstance(m, (nn.RNNBase, RNNRemedy)):
+            wp = m.weight_p if isinstance(m, RNNRemedy) else 0.
+            hp = m.hidden_dp.p if isinstance(m, RNNRemedy) else 0.
+            rnn = m.rnn if isinstance(m, RNNRemedy) else m
+            if weight_p and not wp:
+                hh = [n for n, _ in rnn.named_parameters() if n.startswith('weight_hh')]
+                rows.append(_Row('changed', name, f'weight dropout on the hidden-to-hidden weights {hh}, weight_p={weight_p}', op='rnn_weight', p=weight_p))
+            elif weight_p: rows.append(_Row('kept', name, f'weight dropout with weight_p={wp}'))
+            if hidden_p and not hp: rows.append(_Row('added', name, f'locked dropout on the output sequence, p={hidden_p}', op='rnn_hidden', p=hidden_p))
+            elif hidden_p: rows.append(_Row('kept', name, f'locked dropout with p={hp}'))
+    # BatchNorm after each Conv/Linear call not already normalised but the output layers; the bias it makes redundant folded
+    bn_at = [s for s in sites if _is_bn_layer(s.module) and s.name not in view.outputs and not s.normed] if bn else []
+    calls = {}
+    for s in sites: calls[s.name] = calls.get(s.name, 0) + 1
+    for i, s in enumerate(bn_at):
+        nf = s.module.out_features if isinstance(s.module, nn.Linear) else s.module.out_channels
+        kind = 'LinBatchNorm' if isinstance(s.module, nn.Linear) else f'BatchNorm{len(s.module.kernel_size)}d'
+        rows.append(_Row('added', None, f'{kind}({nf}) after {s.name} ({becomes.get(s.name, type(s.module).__name__)})', 2*nf, op='bn', site=s))
+        last = not any(t.name == s.name for t in bn_at[i+1:])
+        if fold and last and getattr(s.module, 'bias', None) is not None and calls[s.name] == sum(t.name == s.name for t in bn_at):
+            rows.append(_Row('changed', s.name, 'bias folded into the running mean of the BatchNorm after it (made redundant by it)',
+                             -s.module.bias.numel(), op='fold'))
+    # dropout before the Linear layers chosen by `where`, ramped like fastai's head; an existing dropout is used instead
+    lins = [s for s in sites if isinstance(s.module, nn.Linear)]
+    chosen = [lins[i] for i in _chosen(len(lins), where)] if (is_listy(ps) or ps) else []
+    for s, p in zip(chosen, _ps(ps, len(chosen)) if chosen else []):
+        if s.drop_name is None: rows.append(_Row('added', None, f'Dropout(p={p:g}) before {s.name} (Linear)', op='drop', site=s, p=p))
+        else:
+            dm = view.root.get_submodule(s.drop_name)
+            if dm.p == 0 and p > 0: rows.append(_Row('changed', s.drop_name, f'p of the existing dropout before {s.name} set to {p:g}', op='drop_p', p=p))
+            else: rows.append(_Row('kept', s.drop_name, f'{type(dm).__name__}(p={dm.p:g}) already before {s.name}'))
+    # stochastic depth on residual branches, ramped over depth
+    for i, (add, br, base, have) in enumerate((view.branches or []) if drop_path else []):
+        if have is not None: rows.append(_Row('kept', base, f'DropPath(p={have:g}) already on this residual branch')); continue
+        p = drop_path*(i+1)/len(view.branches)
+        rows.append(_Row('added', None, f'DropPath(p={p:.3g}) on the residual branch ending at {base}, before the addition {add.name}',
+                         op='droppath', add=add, branch=br, base=base, p=p))
+    return rows
+
+def _fold_bias(layer, bns):
+    "Move `layer`'s bias (made redundant by the BatchNorms after it) into their running means"
     with torch.no_grad():
         for bn in bns: bn.running_mean.sub_(layer.bias.detach())
-    n = layer.bias.numel()
     layer.register_parameter('bias', None)
-    return -n
+
+def _apply_common(root, r, new_bns)->bool:
+    "Carry out plan row `r` if it is an edit both appliers make alike (on a layer itself, a bias, an existing dropout)"
+    if r.op == 'fold': _fold_bias(root.get_submodule(r.where), new_bns[r.where]); return True
+    if r.op not in ('embed', 'weight', 'rnn_weight', 'rnn_hidden', 'drop_p'): return False
+    m, p = root.get_submodule(r.where), r.kw['p']
+    if r.op == 'embed': m.__class__, m.embed_p = DropoutEmbedding, p
+    elif r.op == 'weight': m.__class__, m.weight_p = WeightDropoutLinear, p
+    elif r.op == 'drop_p': m.p = p
+    else:
+        rr = m if isinstance(m, RNNRemedy) else RNNRemedy(m)
+        if r.op == 'rnn_weight': rr.add_weight_dropout(p)
+        else: rr.hidden_dp.p = p
+        if rr is not m: _set_module(root, r.where, rr)
+    return True
 
 # %% ../nbs/30_arch.ipynb #f519cf53
 def _is_call(n, types, mods): return n.op == 'call_module' and isinstance(mods[n.target], types)
@@ -234,67 +294,61 @@ def _residual_branches(nodes, mods, weighted):
         if na != nb and max(na, nb) > 0: out.append((n, a if na > nb else b))
     return out
 
-def _regularize_fx(gm, rec, bn, ps, where, embed_p, weight_p, hidden_p, drop_path, fold):
+def _fx_view(gm, branches:bool):
+    "What the graph shows `regularize`: each layer call in data-flow order, the output layers, residual branches (with `branches`)"
     g, mods = gm.graph, dict(gm.named_modules())
     nodes = list(g.nodes)
     weighted = {n for n in nodes if _is_call(n, _LAYERS, mods)}
-    check_arg(bool(weighted), 'model', type(gm).__name__, 'a model with a Conv, Linear, Embedding or recurrent layer to act on')
     down = {}
     for n in reversed(nodes): down[n] = any(u in weighted or down[u] for u in n.users)
     outputs = {n.target for n in weighted if not down[n] and _is_bn_layer(mods[n.target])}
+    skipped = []
     for n in nodes:
         why = _unhandled(mods[n.target]) if n.op == 'call_module' else (
             f'functional {_fname(n)} (no layer module to act on): left as it is'
             if n.op == 'call_function' and _fname(n) in ('linear', 'conv1d', 'conv2d', 'conv3d', 'embedding') else None)
-        if why: rec.add('skipped', n.target if n.op == 'call_module' else n.name, why)
-    # plan: BatchNorm after layers, dropout before Linear layers, stochastic depth on residual branches
-    bn_at = [n for n in nodes if n in weighted and _is_bn_layer(mods[n.target]) and n.target not in outputs
-             and not _followed_by_norm(n, mods)] if bn else []
-    lins = [n for n in nodes if _is_call(n, nn.Linear, mods)]
-    chosen = [lins[i] for i in _chosen(len(lins), where)] if (is_listy(ps) or ps) else []
-    pss = _ps(ps, len(chosen)) if chosen else []
-    res = _residual_branches(nodes, mods, weighted) if drop_path else []
-    if drop_path and not res: rec.add('skipped', '(model)', 'stochastic depth: no residual block recognised in the graph')
-    _module_edits(gm, rec, [(k, mods[k]) for k in dict.fromkeys(n.target for n in nodes if n in weighted)],
-                  outputs, embed_p, weight_p, hidden_p)
-    mods = dict(gm.named_modules())
-    new_bns = {}
-    for n in bn_at:
-        layer = mods[n.target]
-        name = _new_name(mods, n.target, 'bn')
-        bnm = _bn_for(layer); gm.add_submodule(name, bnm); mods[name] = bnm
-        with g.inserting_after(n): new = g.call_module(name, (n,))
-        n.replace_all_uses_with(new, delete_user_cb=lambda u: u is not new)
-        new_bns.setdefault(n.target, []).append(bnm)
-        rec.add('added', name, f'{type(bnm).__name__}({bnm.num_features}) after {n.target} ({type(layer).__name__}), before {_user_desc(new)}', _n_params(bnm))
-    for t, bns in new_bns.items():
-        calls = sum(n.target == t for n in weighted)
-        if calls == len(bns):
-            d = _fold_bias(mods[t], bns, fold)
-            if d: rec.add('changed', t, f'bias folded into the running mean of the BatchNorm after it (made redundant by it)', d)
-    for n, p in zip(chosen, pss):
-        src = n.args[0]
-        if isinstance(src, fx.Node) and _is_call(src, nn.modules.dropout._DropoutNd, mods):
-            dm = mods[src.target]
-            if dm.p == 0 and p > 0:
-                dm.p = p; rec.add('changed', src.target, f'p of the existing dropout before {n.target} set to {p:g}')
-            else: rec.add('kept', src.target, f'{type(dm).__name__}(p={dm.p:g}) already before {n.target}')
-            continue
-        name = _new_name(mods, n.target, 'drop')
-        dm = nn.Dropout(p); gm.add_submodule(name, dm); mods[name] = dm
-        with g.inserting_before(n): new = g.call_module(name, (src,))
-        n.replace_input_with(src, new)
-        rec.add('added', name, f'Dropout(p={p:g}) before {n.target} (Linear)')
-    for i, (add, br) in enumerate(res):
-        if _is_call(br, DropPath, mods):
-            rec.add('kept', br.target, f'DropPath(p={mods[br.target].p:g}) already on this residual branch'); continue
-        p = drop_path*(i+1)/len(res)
-        base = br.target if br.op == 'call_module' else br.name
-        name = _new_name(mods, base, 'droppath')
-        dm = DropPath(p); gm.add_submodule(name, dm); mods[name] = dm
-        with g.inserting_after(br): new = g.call_module(name, (br,))
-        add.replace_input_with(br, new)
-        rec.add('added', name, f'DropPath(p={p:.3g}) on the residual branch ending at {base}, before the addition {add.name}')
+        if why: skipped.append((n.target if n.op == 'call_module' else n.name, why))
+    sites = []
+    for n in nodes:
+        if n not in weighted: continue
+        src = n.args[0] if n.args else None
+        drop = src.target if isinstance(src, fx.Node) and _is_call(src, nn.modules.dropout._DropoutNd, mods) else None
+        sites.append(_Site(n.target, mods[n.target], n, normed=_followed_by_norm(n, mods), drop_name=drop))
+    res = [(add, br, br.target if br.op == 'call_module' else br.name, mods[br.target].p if _is_call(br, DropPath, mods) else None)
+           for add, br in _residual_branches(nodes, mods, weighted)] if branches else []
+    return _View('fx', gm, sites, outputs, skipped, res)
+
+def _apply_fx(gm, rec, rows):
+    "Carry out the plan `rows` on the graph: new modules become new nodes between a layer call and its users"
+    g, mods, new_bns = gm.graph, None, {}
+    def add_module(base, suffix, m):
+        nonlocal mods
+        if mods is None: mods = dict(gm.named_modules())   # after the layer edits, which may wrap layers
+        name = _new_name(mods, base, suffix)
+        gm.add_submodule(name, m); mods[name] = m
+        return name
+    for r in rows:
+        where, detail = r.where, ''
+        if _apply_common(gm, r, new_bns): mods = None
+        elif r.op == 'bn':
+            n = r.kw['site'].key
+            bnm = _bn_for(gm.get_submodule(n.target))
+            where = add_module(n.target, 'bn', bnm)
+            with g.inserting_after(n): new = g.call_module(where, (n,))
+            n.replace_all_uses_with(new, delete_user_cb=lambda u: u is not new)
+            new_bns.setdefault(n.target, []).append(bnm)
+            detail = f', before {_user_desc(new)}'
+        elif r.op == 'drop':
+            n = r.kw['site'].key; src = n.args[0]
+            where = add_module(n.target, 'drop', nn.Dropout(r.kw['p']))
+            with g.inserting_before(n): new = g.call_module(where, (src,))
+            n.replace_input_with(src, new)
+        elif r.op == 'droppath':
+            add, br = r.kw['add'], r.kw['branch']
+            where = add_module(r.kw['base'], 'droppath', DropPath(r.kw['p']))
+            with g.inserting_after(br): new = g.call_module(where, (br,))
+            add.replace_input_with(br, new)
+        rec.add(r.action, where, r.what + detail, r.params)
     g.lint(); gm.recompile()
     return gm
 
@@ -326,52 +380,48 @@ def _parent(root, name):
     *p, attr = name.split('.')
     return (root.get_submodule('.'.join(p)) if p else root), attr, '.'.join(p)
 
+def _siblings(root, name):
+    "The (name, module) pairs before and after `name` in its `nn.Sequential` (or `Remedied` wrapper); empty if it has none"
+    par, attr, pname = _parent(root, name)
+    if not isinstance(par, nn.Sequential): return [], []
+    items = [(f"{pname + '.' if pname else ''}{k}", c) for k, c in par._modules.items()]
+    i = list(par._modules).index(attr)
+    return items[:i], items[i+1:]
+
 def _sibling_norm(root, name):
     "Whether `name` is followed, in its `nn.Sequential`, by a normalisation through activations and dropouts only"
-    par, attr, _ = _parent(root, name)
-    if not isinstance(par, nn.Sequential): return False
-    keys = list(par._modules)
-    for k in keys[keys.index(attr)+1:]:
-        c = par._modules[k]
+    for _, c in _siblings(root, name)[1]:
         if isinstance(c, _NORMS): return True
         if not _pointwise_module(c): return False
     return False
 
 def _sibling_drop(root, name):
-    "The dropout module right before `name` in its `nn.Sequential` (or its `Remedied` wrapper), if any"
-    par, attr, _ = _parent(root, name)
-    if not isinstance(par, nn.Sequential): return None
-    keys = list(par._modules); i = keys.index(attr)
-    prev = par._modules[keys[i-1]] if i > 0 else None
-    return prev if isinstance(prev, nn.modules.dropout._DropoutNd) else None
+    "The name of the dropout module right before `name` in its `nn.Sequential` (or its `Remedied` wrapper), if any"
+    before = _siblings(root, name)[0]
+    return before[-1][0] if before and isinstance(before[-1][1], nn.modules.dropout._DropoutNd) else None
 
-def _regularize_modules(root, rec, bn, ps, where, embed_p, weight_p, hidden_p, drop_path, fold):
+def _module_view(root):
+    "What the module tree shows `regularize`: its layers in registration order (standing for data flow), the last one the output"
     items = _walk(root)
     layers = [(n, m) for n, m in items if isinstance(m, _LAYERS)]
-    check_arg(bool(layers), 'model', type(root).__name__, 'a model with a Conv, Linear, Embedding or recurrent layer to act on')
-    for n, m in items:
-        if _is_torch_leaf(m) and (why := _unhandled(m)): rec.add('skipped', n, why)
-    bnl = [(n, m) for n, m in layers if _is_bn_layer(m)]
-    outputs = {bnl[-1][0]} if bnl else set()
-    lins = [(n, m) for n, m in layers if isinstance(m, nn.Linear)]
-    chosen = [lins[i] for i in _chosen(len(lins), where)] if (is_listy(ps) or ps) else []
-    pss = _ps(ps, len(chosen)) if chosen else []
-    bn_at = [(n, m) for n, m in bnl if n not in outputs and not _sibling_norm(root, n)] if bn else []
-    if drop_path: rec.add('skipped', '(model)', 'stochastic depth needs the traced graph to find residual blocks')
-    _module_edits(root, rec, layers, outputs, embed_p, weight_p, hidden_p)
-    parts = {}
-    for n, m in bn_at:
-        b = _bn_for(m); parts.setdefault(n, {})['bn'] = b
-        d = _fold_bias(m, [b], fold)
-        rec.add('added', f'{n}.bn', f'{type(b).__name__}({b.num_features}) after {n} ({type(m).__name__}) in a Remedied wrapper', _n_params(b))
-        if d: rec.add('changed', n, 'bias folded into the running mean of the BatchNorm after it (made redundant by it)', d)
-    for (n, m), p in zip(chosen, pss):
-        if (dm := _sibling_drop(root, n)) is not None:
-            if dm.p == 0 and p > 0: dm.p = p; rec.add('changed', n, f'p of the existing dropout before {n} set to {p:g}')
-            else: rec.add('kept', n, f'{type(dm).__name__}(p={dm.p:g}) already before {n}')
-            continue
-        parts.setdefault(n, {})['drop'] = nn.Dropout(p)
-        rec.add('added', f'{n}.drop', f'Dropout(p={p:g}) before {n} (Linear) in a Remedied wrapper')
+    skipped = [(n, why) for n, m in items if _is_torch_leaf(m) and (why := _unhandled(m))]
+    bnl = [n for n, m in layers if _is_bn_layer(m)]
+    sites = [_Site(n, m, n, normed=_sibling_norm(root, n), drop_name=_sibling_drop(root, n)) for n, m in layers]
+    return _View('modules', root, sites, {bnl[-1]} if bnl else set(), skipped, branches=None)
+
+def _apply_modules(root, rec, rows):
+    "Carry out the plan `rows` on the module tree: a layer getting dropout before it or BatchNorm after it becomes a `Remedied`"
+    parts, new_bns = {}, {}
+    for r in rows:
+        where, detail = r.where, ''
+        if _apply_common(root, r, new_bns): pass
+        elif r.op in ('bn', 'drop'):
+            n = r.kw['site'].name
+            new = _bn_for(r.kw['site'].module) if r.op == 'bn' else nn.Dropout(r.kw['p'])
+            parts.setdefault(n, {})[r.op] = new
+            if r.op == 'bn': new_bns.setdefault(n, []).append(new)
+            where, detail = f'{n}.{r.op}', ' in a Remedied wrapper'
+        rec.add(r.action, where, r.what + detail, r.params)
     for n, new in parts.items():
         par, attr, pname = _parent(root, n)
         if isinstance(par, Remedied) and attr == 'layer':  # add to the wrapper made by an earlier call
@@ -418,8 +468,9 @@ def regularize(model:nn.Module, # Any PyTorch model
         check_arg(any(True for _ in m.children()), 'model', type(model).__name__,
                   f'traceable by torch.fx or made of child modules for module-tree surgery ({why})')
     rec = RemedyRecord('fx' if gm is not None else 'modules', why)
-    args = (bn, ps, where, embed_p, weight_p, hidden_p, drop_path, bn_bias == 'fold')
-    out = _regularize_fx(gm, rec, *args) if gm is not None else _regularize_modules(m, rec, *args)
+    settings = (bn, ps, where, embed_p, weight_p, hidden_p, drop_path, bn_bias == 'fold')
+    if gm is not None: out = _apply_fx(gm, rec, _plan(_fx_view(gm, bool(drop_path)), *settings))
+    else: out = _apply_modules(m, rec, _plan(_module_view(m), *settings))
     out.remedies = rec
     return out
 

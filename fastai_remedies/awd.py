@@ -4,19 +4,17 @@
 
 # %% ../nbs/40_awd.ipynb #d9f95ad8
 from __future__ import annotations
-import time, warnings
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
 from fastai.text.all import (AWD_LSTM, awd_lstm_lm_config, awd_lstm_clas_config, language_model_learner,
                              text_classifier_learner, Perplexity)
 from .core import check_arg
-from .gap import GapMonitor
 
 # %% auto #0
 __all__ = ['PAPER_TO_FASTAI', 'DROPOUT_KEYS', 'PRESET_KEYS', 'PRESET_SOURCES', 'KINDS', 'AWDConfig', 'awd_preset', 'awd_presets',
            'awd_encoder', 'awd_head', 'awd_kind', 'awd_dropouts', 'SafeWeightDropout', 'safe_weight_dropout',
-           'awd_lm_learner', 'awd_classifier_learner', 'awd_experiment']
+           'awd_lm_learner', 'awd_classifier_learner', 'set_awd_dropouts']
 
 # %% ../nbs/40_awd.ipynb #8532c174
 PAPER_TO_FASTAI = dict(dropoute='embed_p', dropouti='input_p', wdrop='weight_p', dropouth='hidden_p', dropout='output_p')
@@ -168,35 +166,21 @@ def awd_classifier_learner(dls:DataLoaders, # Text-classification `DataLoaders`
     "fastai's `text_classifier_learner` with the AWD preset's dropouts and its AR/TAR"
     return _awd_learner(text_classifier_learner, 'clas', dls, preset, drop_mult, arch, sizes, pretrained, **kwargs)
 
-# %% ../nbs/40_awd.ipynb #63472674
-def awd_experiment(presets=('none', 'light', 'fastai', 'merity-wt2', 'heavy'), # Presets to compare
-                   epochs:int=6, # Epochs of `fit_one_cycle` for each
-                   lr:float=1e-2, # Maximum learning rate
-                   sizes:dict|None=None, # Model sizes (default: emb_sz 64, n_hid 192, n_layers 2)
-                   bs:int=32, # Batch size
-                   n_items:int=24, # Documents in GapMonitor's honest subset
-                   seed:int=0, # Seed of the split and of training
-                  )->pd.DataFrame:
-    "Train the same AWD-LSTM language model on the Python docs with each preset; honest train and valid perplexity, gap"
-    sizes = ifnone(sizes, dict(emb_sz=64, n_hid=192, n_layers=2))
-    rows = []
-    for preset in presets:
-        set_seed(seed)
-        dls = _lm_dls(bs, seed)
-        learn = awd_lm_learner(dls, preset, sizes=sizes, metrics=[accuracy], cbs=GapMonitor(n_items=n_items))
-        start = time.time()
-        with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            learn.fit_one_cycle(epochs, lr)
-        gm = learn.gap_monitor
-        r = gm.rows[-1]
-        rows.append(dict(preset=preset, honest_train_ppl=math.exp(r['honest_loss']), valid_ppl=math.exp(r['valid_loss']),
-                         best_valid_ppl=math.exp(gm.table.valid_loss.min()), gap=r['gap'],
-                         valid_accuracy=r['valid_accuracy'], phase=r['phase'], seconds=time.time()-start,
-                         diagnosis=gm.diagnose()))
-    return pd.DataFrame(rows).set_index('preset')
-
-@functools.lru_cache(None)
-def _lm_dls(bs, seed):
-    from fastai_remedies.data import text_lm_dls
-    return text_lm_dls(bs=bs, seed=seed)
+# %% ../nbs/40_awd.ipynb #d7294373
+def set_awd_dropouts(model:nn.Module, # A model holding a fastai AWD-LSTM (language model or classifier)
+                     preset:str='fastai', # A preset of `fastai_remedies.awd.awd_presets`
+                    )->nn.Module:
+    "Set the five AWD-LSTM dropouts of `model` in place to those of `preset`; returns `model`"
+    enc = awd_encoder(model)
+    check_arg(enc is not None, 'model', type(model).__name__, 'a model holding a fastai AWD-LSTM')
+    cfg = awd_preset(preset, awd_kind(model) or 'clas')
+    safe_weight_dropout(model)
+    enc.encoder_dp.embed_p, enc.input_dp.p = cfg['embed_p'], cfg['input_p']
+    for r in enc.rnns: r.weight_p = cfg['weight_p']
+    for h in enc.hidden_dps: h.p = cfg['hidden_p']
+    head = awd_head(model)
+    if head is not None:
+        drop = first((m for m in head.modules() if isinstance(m, nn.Dropout)), None)
+        if drop is not None: drop.p = cfg['output_p']
+        if hasattr(head, 'output_dp'): head.output_dp.p = cfg['output_p']
+    return model

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import argparse, json, os, sys, tempfile, time, warnings
 from pathlib import Path
+from .rungs import RUNGS, RUNG_NAMES   # the ladder's registry: it imports no fastai
 
 # %% auto #0
 __all__ = ['DATA_NAMES', 'LADDER_DATA', 'gap_command', 'ladder_command', 'main']
@@ -23,7 +24,8 @@ def _parser():
     g.add_argument('--lr', type=float, default=1e-2, help='maximum learning rate (default: 1e-2)')
     g.add_argument('--seed', type=int, default=42, help='seed of the split and of training (default: 42)')
     g.add_argument('--out', default='gap_out', help='folder for gap_plot.png, gap_table.csv, gap_report.json (default: gap_out)')
-    l = sub.add_parser('ladder', help='walk the whole ladder on embedded data: every rung, kept only if it beats the noise of the seed')
+    l = sub.add_parser('ladder', help='walk the whole ladder on embedded data: every rung, kept only if it helps',
+                       epilog='the rungs, in order: ' + '; '.join(f"{r.level} {r.name} ({r.title})" for r in RUNGS))
     l.add_argument('--data', default='digits', choices=LADDER_DATA, help='embedded dataset (default: digits)')
     l.add_argument('--epochs', type=int, default=20, help='epochs of fit_one_cycle per trial (default: 20)')
     l.add_argument('--lr', type=float, default=None, help='maximum learning rate (default: from lr_find on the baseline)')
@@ -37,6 +39,8 @@ def _parser():
     l.add_argument('--cache-dir', default=None, help='folder caching every finished trial (default: OUT/trials)')
     l.add_argument('--resume', action='store_true', help='reuse the trials cached by an earlier (interrupted) run with the same settings')
     l.add_argument('--out', default='ladder_out', help='folder for report.md, ladder_plot.png, results.json (default: ladder_out)')
+    l.add_argument('--rungs', nargs='+', choices=RUNG_NAMES, metavar='RUNG',
+                   help=f"rungs to run, in ladder order whatever the order given: {', '.join(RUNG_NAMES)} (default: all; the baseline always runs)")
     l.add_argument('--json', action='store_true', help='print results.json instead of the table')
     return p
 
@@ -88,13 +92,13 @@ def gap_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wi
     return gm
 
 # %% ../nbs/60_cli.ipynb #fe1dc846
-def _ladder_for(data:str, seed:int, epochs:int, lr, split_seed:int=42, test:bool=True, **kwargs):
+def _ladder_for(data:str, seed:int, epochs:int, lr, rungs=RUNG_NAMES, split_seed:int=42, test:bool=True, **kwargs):
     "A `RemedyLadder` on embedded dataset `data` (`kwargs`: the trial settings)"
     from fastai_remedies.ladder import RemedyLadder
     if data != 'pydoc':
         from fastai_remedies.trials import embedded
         held = (dict(n_test=400) if data == 'digits' else dict(test_pct=0.2)) if test else {}
-        return RemedyLadder(embedded(data, seed=split_seed, **held), epochs=epochs, lr=lr, seed=seed, **kwargs)
+        return RemedyLadder(embedded(data, seed=split_seed, **held), epochs=epochs, lr=lr, seed=seed, rungs=rungs, **kwargs)
     from fastai.text.all import AWD_LSTM, awd_lstm_clas_config, get_text_classifier, RNNCallback, CrossEntropyLossFlat, accuracy
     from fastai_remedies.data import text_clas_dls
     dls = text_clas_dls(seed=split_seed)
@@ -104,7 +108,7 @@ def _ladder_for(data:str, seed:int, epochs:int, lr, split_seed:int=42, test:bool
     def smaller(): return safe_weight_dropout(get_text_classifier(AWD_LSTM, len(dls.vocab[0]), dls.c,
                                                                    config={**cfg, 'emb_sz': 50, 'n_hid': 100, 'n_layers': 1}))
     return RemedyLadder(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, epochs=epochs, lr=lr, seed=seed,
-                        smaller=smaller, cbs=[RNNCallback()], **kwargs)
+                        smaller=smaller, cbs=[RNNCallback()], rungs=rungs, **kwargs)
 
 def _positive(v, name, flag):
     if v is not None and not (isinstance(v, int) and v >= 1): raise ValueError(f"`{name}` ({flag}) must be a positive integer; got {v}")
@@ -116,6 +120,7 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
                    as_json:bool=False, # Print results.json instead of the table
                    lr:float|None=None, # Maximum learning rate (None: from lr_find)
                    quiet:bool=False, # Print nothing
+                   rungs=None, # Names of the rungs to run (None: all of `fastai_remedies.rungs.RUNGS`)
                    n_seeds:int=3, # Training seeds per recipe
                    max_seeds:int|None=None, # Sequential mode: seeds for borderline decisions, up to this many
                    workers:int|None=None, # Worker processes (None: one per CPU core or GPU)
@@ -127,6 +132,9 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
     if data not in LADDER_DATA: raise ValueError(f"`data` (--data) must be one of {', '.join(LADDER_DATA)}; got {data!r}")
     if epochs < 1: raise ValueError(f"`epochs` (--epochs) must be a positive integer; got {epochs}")
     if lr is not None and not lr > 0: raise ValueError(f"`lr` (--lr) must be a positive number; got {lr}")
+    rungs = RUNG_NAMES if rungs is None else [rungs] if isinstance(rungs, str) else list(rungs)
+    bad = [r for r in rungs if r not in RUNG_NAMES]
+    if bad or not rungs: raise ValueError(f"`rungs` (--rungs) must be rung names from {', '.join(RUNG_NAMES)}; got {bad or rungs}")
     _positive(n_seeds, 'n_seeds', '--seeds'); _positive(workers, 'workers', '--workers')
     if max_seeds is not None and max_seeds < n_seeds:
         raise ValueError(f"`max_seeds` (--max-seeds) must be an integer >= --seeds ({n_seeds}); got {max_seeds}")
@@ -137,7 +145,7 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
         for f in old: f.unlink()
         if old and not quiet: print(f"removed {len(old)} cached trials of an earlier run from {cache} (--resume reuses them)")
     import matplotlib; matplotlib.use('Agg')
-    lad = _ladder_for(data, seed, epochs, lr, split_seed, test and data != 'pydoc', n_seeds=n_seeds, max_seeds=max_seeds,
+    lad = _ladder_for(data, seed, epochs, lr, rungs, split_seed, test and data != 'pydoc', n_seeds=n_seeds, max_seeds=max_seeds,
                       workers=workers, cache_dir=cache, quiet=quiet or as_json)
     res = lad.run()   # Ctrl-C inside returns the rungs finished so far, marked `interrupted`
     d = res.to_dict()
@@ -149,7 +157,7 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
     elif not quiet:
         import pandas as pd
         print()   # after the progress bars' last carriage return
-        with pd.option_context('display.width', 250, 'display.max_colwidth', 40):
+        with pd.option_context('display.width', 200, 'display.max_colwidth', 40):
             print(res.table.drop(columns='note').to_string(index=False, float_format=lambda x: f'{x:.4f}'))
         print(f"\n{res.recommendation if res.rows else 'interrupted before any rung finished'}\n\nwrote {path/'report.md'}, "
               f"{path/'ladder_plot.png'}, {path/'results.json'}" + (" (partial: interrupted)" if res.interrupted else ''))
@@ -166,8 +174,8 @@ def main(argv:list|None=None):
     try:
         if args.command == 'gap': gap_command(args.data, args.epochs, args.lr, args.seed, args.out)
         if args.command == 'ladder':
-            res = ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr, n_seeds=args.seeds,
-                                 max_seeds=args.max_seeds, workers=args.workers, test=args.test, cache_dir=args.cache_dir,
-                                 resume=args.resume, split_seed=args.split_seed)
+            res = ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr, rungs=args.rungs,
+                                 n_seeds=args.seeds, max_seeds=args.max_seeds, workers=args.workers, test=args.test,
+                                 cache_dir=args.cache_dir, resume=args.resume, split_seed=args.split_seed)
             if res.interrupted: sys.exit(130)
     except ValueError as e: parser.exit(2, f"fastai-remedies {args.command}: error: {e}\n")

@@ -12,7 +12,7 @@ from fastai.callback.progress import ProgressCallback  # adds `Learner.no_bar`
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['check_arg', 'preserve_rng', 'copy_model', 'one_process', 'quiet']
+__all__ = ['check_arg', 'is_int', 'preserve_rng', 'copy_model', 'one_process', 'quiet']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -22,6 +22,12 @@ def check_arg(ok:bool, # Whether the value is acceptable
               exc=ValueError): # Exception class to raise
     "Raise `exc` naming `name`, the `value` seen and what was `expected` unless `ok`"
     if not ok: raise exc(f"`{name}` must be {expected}; got {value!r}")
+
+# %% ../nbs/01_core.ipynb #b206cb4e
+def is_int(t # Anything: a tensor is checked, anything else is not an integer tensor
+          )->bool:
+    "Whether `t` is a tensor of integers or bools (class codes, token ids), not floats or complex numbers"
+    return isinstance(t, Tensor) and not (t.is_floating_point() or t.is_complex())
 
 # %% ../nbs/01_core.ipynb #5b1736a8
 @contextlib.contextmanager

@@ -4,39 +4,22 @@
 
 # %% ../nbs/50_ladder.ipynb #79a877aa
 from __future__ import annotations
-import hashlib, itertools, json, math, random, time, warnings
+import functools, hashlib, itertools, json, math, random, time, warnings
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
-from fastai.tabular.all import TabularDataLoaders
 import copy as _copy
 from .core import check_arg, preserve_rng, copy_model
 from .data import baseline_learner
 from .gap import GapMonitor
-from .awd import awd_preset, awd_kind, awd_encoder, awd_head, safe_weight_dropout
-from .mix import MixUp, CutMix, CutMixUp
-from .manifold import ManifoldMixup, CMixup
+from .overfit import OverfitCheck  # and `Learner.overfit_check`, which rung 0 runs
+from .awd import awd_encoder, awd_lm_learner, set_awd_dropouts
+from .rungs import RUNGS, RUNG_NAMES, rung, data_kind
 from .arch import remedy_learner
 from .trials import Trials, Trial, DataSpec, run_trial, recipe_key, check_test_split, summarize
 
 # %% auto #0
-__all__ = ['RUNGS', 'RUNG_LEVEL', 'data_kind', 'Step', 'set_awd_dropouts', 'RemedyLadder', 'mix_candidates', 'LadderResult',
-           'check_keep_rule']
-
-# %% ../nbs/50_ladder.ipynb #a29cf611
-RUNGS = ('baseline', 'more_data', 'mixing', 'batchnorm', 'head_dropout', 'dropout_types', 'penalties', 'smaller')
-RUNG_LEVEL = dict(baseline=0, more_data=1, mixing=2, batchnorm=3, head_dropout=4, dropout_types=4, penalties=4, smaller=5)
-
-def data_kind(dls:DataLoaders)->tuple: # (kind, regression): kind is 'image', 'tabular', 'text' or 'other'
-    "The kind of data in `dls`, read from one validation batch, and whether its targets are regression targets"
-    with preserve_rng(): b = dls.valid.one_batch()
-    n_inp = getattr(dls, 'n_inp', 1)
-    xb, yb = b[:n_inp], b[n_inp:]
-    reg = bool(len(yb)) and yb[0].is_floating_point() and (yb[0].ndim == 1 or yb[0].shape[-1] == 1)
-    if isinstance(dls, TabularDataLoaders): return 'tabular', reg
-    if any(x.is_floating_point() and x.ndim >= 3 for x in xb): return 'image', reg
-    if all(not x.is_floating_point() for x in xb): return 'text', reg
-    return 'other', reg
+__all__ = ['Step', 'RemedyLadder', 'mix_candidates', 'LadderResult', 'awd_experiment']
 
 # %% ../nbs/50_ladder.ipynb #1abe2016
 class Step:
@@ -66,25 +49,6 @@ class Step:
 
 def _call(cls, kw): return f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in kw.items())})"
 
-# %% ../nbs/50_ladder.ipynb #d7294373
-def set_awd_dropouts(model:nn.Module, # A model holding a fastai AWD-LSTM (language model or classifier)
-                     preset:str='fastai', # A preset of `fastai_remedies.awd.awd_presets`
-                    )->nn.Module:
-    "Set the five AWD-LSTM dropouts of `model` in place to those of `preset`; returns `model`"
-    enc = awd_encoder(model)
-    check_arg(enc is not None, 'model', type(model).__name__, 'a model holding a fastai AWD-LSTM')
-    cfg = awd_preset(preset, awd_kind(model) or 'clas')
-    safe_weight_dropout(model)
-    enc.encoder_dp.embed_p, enc.input_dp.p = cfg['embed_p'], cfg['input_p']
-    for r in enc.rnns: r.weight_p = cfg['weight_p']
-    for h in enc.hidden_dps: h.p = cfg['hidden_p']
-    head = awd_head(model)
-    if head is not None:
-        drop = first((m for m in head.modules() if isinstance(m, nn.Dropout)), None)
-        if drop is not None: drop.p = cfg['output_p']
-        if hasattr(head, 'output_dp'): head.output_dp.p = cfg['output_p']
-    return model
-
 # %% ../nbs/50_ladder.ipynb #dedb70bd
 def _has_awd(model): return awd_encoder(model) is not None
 
@@ -110,7 +74,7 @@ class RemedyLadder:
                  metrics=None, # Metrics; the first one is reported (None: the baseline's)
                  epochs:int|dict=20, # Epochs of `fit_one_cycle` per rung: one number, or {rung name: epochs} (others: 20)
                  lr:float|dict|None=None, # Maximum learning rate: one number, {rung name: lr} (others: found), or None: from `lr_find` on the baseline
-                 rungs=RUNGS, # Rungs to run, in ladder order (see `RUNGS`)
+                 rungs=RUNG_NAMES, # Names of the rungs to run (see `fastai_remedies.rungs.RUNGS`); they run in ladder order
                  seed:int=42, # Base of the training seeds: every recipe trains from seeds 1000*seed + i, i < n_seeds
                  smaller=None, # The smaller model for rung 5: nn.Module or function (None: the baseline's, halved twice; else rung 5 is skipped)
                  keep_tol:float=0.01, # Smallest mean paired relative improvement of the valid loss worth keeping
@@ -135,14 +99,14 @@ class RemedyLadder:
         check_arg(smaller is None or isinstance(smaller, nn.Module) or callable(smaller), 'smaller', smaller,
                   'None, an nn.Module or a function returning one', TypeError)
         rungs = [rungs] if isinstance(rungs, str) else list(rungs)
-        for r in rungs: check_arg(r in RUNGS, 'rungs', r, f"rung names from {RUNGS}")
+        for r in rungs: check_arg(r in RUNG_NAMES, 'rungs', r, f"rung names from {RUNG_NAMES}")
         check_arg(len(rungs) > 0, 'rungs', rungs, 'at least one rung')
         eps = epochs if isinstance(epochs, dict) else {}
-        for k, v in eps.items(): check_arg(k in RUNGS, 'epochs', k, f"a dict keyed by rung names from {RUNGS}")
+        for k, v in eps.items(): check_arg(k in RUNG_NAMES, 'epochs', k, f"a dict keyed by rung names from {RUNG_NAMES}")
         for v in (eps.values() if eps else [epochs]):
             check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, 'epochs', v, 'a positive integer')
         for k, v in (lr.items() if isinstance(lr, dict) else [(None, lr)]):
-            check_arg(k is None or k in RUNGS, 'lr', k, f"a dict keyed by rung names from {RUNGS}")
+            check_arg(k is None or k in RUNG_NAMES, 'lr', k, f"a dict keyed by rung names from {RUNG_NAMES}")
             check_arg((v is None and k is None) or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
                       'lr', v, 'None, a positive number, or a dict of positive numbers')
         check_arg(isinstance(keep_tol, (int, float)) and 0 <= keep_tol < 1, 'keep_tol', keep_tol, 'a number in [0, 1)')
@@ -150,8 +114,8 @@ class RemedyLadder:
         if tdl is not None or test_dl is not None or test_items is not None: check_test_split(dls, tdl)
         self.has_test = tdl is not None
         store_attr('dls,spec,model,loss_func,metrics,lr,seed,smaller,keep_tol,quiet')
-        self.rungs = [r for r in RUNGS if r in rungs]
-        self.epochs = {r: eps.get(r, 20) if eps else epochs for r in RUNGS}
+        self.rungs = [r for r in RUNG_NAMES if r in rungs]
+        self.epochs = {r: eps.get(r, 20) if eps else epochs for r in RUNG_NAMES}
         self.cbs = L(cbs)
         self.kind, self.regression = data_kind(dls)
         if isinstance(model, nn.Module): self._initial = copy_model(model)
@@ -216,11 +180,8 @@ class RemedyLadder:
 def mix_candidates(kind:str, # From `data_kind`
                    regression:bool=False, # Regression targets
                   )->tuple: # ([(callback class, kwargs), ...], note)
-    "The mixing variants rung 2 tries for data of `kind`, and a note for the report"
-    if kind == 'image': return [(MixUp, {}), (CutMix, {}), (CutMixUp, {})], ''
-    if kind in ('tabular', 'text'):
-        return [(ManifoldMixup, {})] + ([(ManifoldMixup, {'pairing': CMixup()})] if regression else []), ''
-    return [(MixUp, {})] + ([(MixUp, {'pairing': CMixup()})] if regression else []), ''
+    "The mixing variants rung 2 tries for data of `kind` (the registry's candidates), and a note for the report"
+    return [c['mix'] for c in rung('mixing').candidates(kind, regression, False)], ''
 
 # %% ../nbs/50_ladder.ipynb #5cfe8a74
 _COLS = ['rung', 'name', 'change', 'n', 'honest_loss', 'valid_loss', 'valid_loss_pm', 'gap', 'gap_pm', 'metric', 'metric_pm',
@@ -236,7 +197,7 @@ class LadderResult:
 
     def add(self, name, change, results=None, kept=None, note='', verdict=None, reason=''):
         "A row: `results` of the recipe over seeds (summarised), `verdict` of `Trials.compare` against the incumbent"
-        row = dict(rung=RUNG_LEVEL[name], name=name, change=change, n=0, **{k: np.nan for k in _COLS[4:15]},
+        row = dict(rung=rung(name).level, name=name, change=change, n=0, **{k: np.nan for k in _COLS[4:15]},
                    kept=kept, reason=reason, note=note)
         if results is not None:
             s = summarize(results, self.ladder.trials.confidence)
@@ -259,21 +220,6 @@ class LadderResult:
     def kept(self)->list: return [f"{r['name']}: {r['change']}" for r in self.rows if r['kept'] and r['name'] != 'baseline']
 
 # %% ../nbs/50_ladder.ipynb #a92a7a2f
-def _n_type(model, names): return sum(any(n in type(m).__name__ for n in names) for m in model.modules())
-
-@patch
-def _data_advice(self:RemedyLadder, base:dict)->str:
-    "Rung 1 in words, from the baseline's honest gap (means over seeds)"
-    n, g, v = len(self.dls.train_ds), base['gap'], base['valid_loss']
-    rel = g / v if v > 0 else math.nan
-    if rel > 0.5: return (f"the baseline's honest gap is {g:.3f}, {rel:.0%} of its valid loss, with {n} training items: "
-        "it memorises its training set. More data or more labels is the most reliable remedy (collect, label, or "
-        "pseudo-label unlabelled data); the rungs below create more data when you cannot")
-    if rel > 0.1: return (f"the baseline's honest gap is {g:.3f} ({rel:.0%} of its valid loss) with {n} training items: "
-        "more data or labels would help; mixing (rung 2) creates more")
-    return (f"the baseline's honest gap is small ({rel:.0%} of its valid loss): the model overfits little, so more data "
-            "would help less than a larger model or longer training")
-
 @patch
 def _find_lr(self:RemedyLadder)->float:
     "Median over the training seeds of the larger of `lr_find`'s `valley` and `steep` suggestions on the baseline (2 digits)"
@@ -290,55 +236,46 @@ def _find_lr(self:RemedyLadder)->float:
     return float(f"{np.median(found):.2g}")   # rounded: the lr is part of every trial's cache key
 
 @patch
-def _candidates(self:RemedyLadder, name:str, step:Step)->list:
-    "(change, recipe) pairs rung `name` tries on top of `step`"
-    if name == 'mixing': return [(_call(*c), step.but(mix=c)) for c in mix_candidates(self.kind, self.regression)[0]]
-    if name == 'batchnorm': new = [step.but(reg=dict(bn=True))]
-    elif name == 'head_dropout': new = [step.but(reg=dict(ps=0.25)), step.but(reg=dict(ps=0.5))]
-    elif name == 'dropout_types': new = [step.but(awd='fastai') if self._awd else
-                                         step.but(reg=dict(embed_p=0.1, weight_p=0.2, hidden_p=0.2, drop_path=0.1))]
-    elif name == 'penalties':
-        ce = isinstance(getattr(self.loss_func, 'func', self.loss_func), nn.CrossEntropyLoss) and not self.regression
-        new = [step.but(wd=0.1)] + ([step.but(smooth=True)] if ce else [])   # label smoothing: single-label classification
-    else: new = [step.but(small=True)]
-    return [(n.describe(), n) for n in new]
-
-@patch
 def run(self:RemedyLadder)->LadderResult:
     "Walk the rungs in order; at each, keep the best candidate only if it beats the incumbent, paired by seed, beyond the noise"
     res, t0, tr = LadderResult(self), time.perf_counter(), self.trials
-    names = ['baseline'] + [r for r in self.rungs if r != 'baseline']
+    ref = RUNGS[0].name   # rung 0, the reference every rung is compared with: it always runs
+    names = [ref] + [r for r in self.rungs if r != ref]
     if self._awd is None: self.build(Step())   # learn whether the model holds an AWD-LSTM (rung 4's candidates)
     step = Step()
     try:
         t = time.perf_counter()
-        found = self._find_lr() if self.lr is None or (isinstance(self.lr, dict) and set(self.lr) < {'baseline'} | set(self.rungs)) else None
+        found = self._find_lr() if self.lr is None or (isinstance(self.lr, dict) and set(self.lr) < set(names)) else None
         res.seconds_training += time.perf_counter() - t
-        lrs = {r: (self.lr.get(r, found) if isinstance(self.lr, dict) else ifnone(self.lr, found)) for r in RUNGS}
-        res.lr = lrs['baseline']
-        ep, lr = self.epochs['baseline'], lrs['baseline']
+        lrs = {r: (self.lr.get(r, found) if isinstance(self.lr, dict) else ifnone(self.lr, found)) for r in RUNG_NAMES}
+        res.lr = lrs[ref]
+        ep, lr = self.epochs[ref], lrs[ref]
         t = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             oc = self.build(step).overfit_check(lr=lr)
         res.seconds_training += time.perf_counter() - t
         if not oc.passed:
-            res.add('baseline', 'overfit_check', kept=False, note=oc.message, reason='cannot overfit')
+            res.add(ref, 'overfit_check', kept=False, note=oc.message, reason='cannot overfit')
             res.stopped = ("the baseline cannot overfit a small subset: fix the model, data or learning rate "
                            "first; more regularisation would be the wrong direction")
         else:
-            base = tr.run([step], epochs=ep, lr=lr, labels=['rung 0 baseline'])[0]
-            res.add('baseline', 'plain model', base, kept=True, note='overfit_check passed', reason='reference')
+            base = tr.run([step], epochs=ep, lr=lr, labels=[f'rung 0 {ref}'])[0]
+            res.add(ref, 'plain model', base, kept=True, note='overfit_check passed', reason='reference')
             res.final_results, res.final_epochs, res.final_lr = base, ep, lr
-            for level, grp in itertools.groupby(names[1:], key=RUNG_LEVEL.get):   # rung 4's entries are judged together
-                grp = list(grp)
-                if grp == ['more_data']:
-                    res.add('more_data', 'more data or more labels', note=self._data_advice(summarize(base))); continue
+            for level, grp in itertools.groupby(names[1:], key=lambda n: rung(n).level):   # rung 4's entries: judged together
+                grp, cands = list(grp), []
                 ep, lr = self.epochs[grp[0]], lrs[grp[0]]
-                cands = []
                 for name in grp:
-                    for change, new in self._candidates(name, step):
-                        why = self._skip_reason(name, step, new)
+                    rg = rung(name)
+                    if rg.candidates is None:   # nothing to train (rung 1): what the baseline says about it
+                        res.add(name, rg.title, note=rg.note(self, summarize(base)) if rg.note else ''); continue
+                    changes = rg.candidates(self.kind, self.regression, self._awd)
+                    if not changes: res.add(name, rg.title, kept=False, note=f"no candidate for {self.kind} data"); continue
+                    for ch in changes:
+                        new = step.but(**ch)
+                        change = _call(*new.mix) if 'mix' in ch else new.describe()
+                        why = rg.skip(self, step, new) if rg.skip else ''
                         if why: res.add(name, change, kept=False, reason='skipped', note=f"skipped: {why}")
                         else: cands.append((name, change, new))
                 if not cands: continue
@@ -357,19 +294,6 @@ def run(self:RemedyLadder)->LadderResult:
         if self.has_test: res.test = {k: res.best[k] for k in ('test_loss', 'test_loss_pm', 'test_metric', 'test_metric_pm')}
     res.seconds_total = time.perf_counter() - t0
     return res
-
-@patch
-def _skip_reason(self:RemedyLadder, name:str, old:Step, new:Step)->str:
-    "Why rung `name`'s recipe `new` does not apply to this model ('' when it does)"
-    if name == 'smaller': return '' if self.can_shrink() else "no smaller model given (pass `smaller=`)"
-    if name in ('mixing', 'penalties') or new.awd: return ''
-    a, b = self.build(old).model, self.build(new).model
-    if name == 'batchnorm' and _n_type(a, ['BatchNorm', 'LinBatchNorm']) == _n_type(b, ['BatchNorm', 'LinBatchNorm']):
-        return "the model already has BatchNorm after every layer it would go after"
-    drops = ['Dropout', 'DropPath']
-    if name in ('head_dropout', 'dropout_types') and _n_type(a, drops) == _n_type(b, drops):
-        return "no layer for these dropouts to act on"
-    return ''
 
 # %% ../nbs/50_ladder.ipynb #e7c6fc88
 def _pm(m, h, fmt='.4f'): return f"{m:{fmt}} ± {h:{fmt}}" if math.isfinite(h) else f"{m:{fmt}}"
@@ -517,12 +441,35 @@ def report_md(self:LadderResult, title:str='fastai_remedies ladder')->str:
     if self.best: parts += ["", "## Rebuild the final Learner", "", "```python", self.code, "```"]
     return '\n'.join(parts) + '\n'
 
-# %% ../nbs/50_ladder.ipynb #59b22b1e
-def check_keep_rule(res:LadderResult)->None:
-    "Assert that the rows of `res` marked kept are exactly those whose verdict keeps them: at most one per rung level"
-    tab, tol = res.table, res.ladder.keep_tol
-    for level, grp in tab.iloc[1:].groupby('rung', sort=False):
-        kept = grp[grp.kept.fillna(False).astype(bool)]
-        assert len(kept) <= 1, grp
-        for _, r in kept.iterrows(): assert r.reason == 'kept' and r.improvement >= tol and r.improvement_lo > 0, r
-        for _, r in grp.drop(index=kept.index).iterrows(): assert r.reason != 'kept', r
+# %% ../nbs/50_ladder.ipynb #63472674
+def awd_experiment(presets=('none', 'light', 'fastai', 'merity-wt2', 'heavy'), # Presets to compare
+                   epochs:int=6, # Epochs of `fit_one_cycle` for each
+                   lr:float=1e-2, # Maximum learning rate
+                   sizes:dict|None=None, # Model sizes (default: emb_sz 64, n_hid 192, n_layers 2)
+                   bs:int=32, # Batch size
+                   n_items:int=24, # Documents in GapMonitor's honest subset
+                   seed:int=0, # Seed of the split and of training
+                  )->pd.DataFrame:
+    "Train the same AWD-LSTM language model on the Python docs with each preset; honest train and valid perplexity, gap"
+    sizes = ifnone(sizes, dict(emb_sz=64, n_hid=192, n_layers=2))
+    rows = []
+    for preset in presets:
+        set_seed(seed)
+        dls = _lm_dls(bs, seed)
+        learn = awd_lm_learner(dls, preset, sizes=sizes, metrics=[accuracy], cbs=GapMonitor(n_items=n_items))
+        start = time.time()
+        with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            learn.fit_one_cycle(epochs, lr)
+        gm = learn.gap_monitor
+        r = gm.rows[-1]
+        rows.append(dict(preset=preset, honest_train_ppl=math.exp(r['honest_loss']), valid_ppl=math.exp(r['valid_loss']),
+                         best_valid_ppl=math.exp(gm.table.valid_loss.min()), gap=r['gap'],
+                         valid_accuracy=r['valid_accuracy'], phase=r['phase'], seconds=time.time()-start,
+                         diagnosis=gm.diagnose()))
+    return pd.DataFrame(rows).set_index('preset')
+
+@functools.lru_cache(None)
+def _lm_dls(bs, seed):
+    from fastai_remedies.data import text_lm_dls
+    return text_lm_dls(bs=bs, seed=seed)

@@ -10,13 +10,14 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.model import TabularModel
 from fastai.text.models.core import SentenceEncoder, PoolingLinearClassifier
-from .core import check_arg
-from .mix import MixCallback, MixPlan, Pairing, draw_plan, _value, _is_int, _add_mix
+from .core import check_arg, is_int
+from .mix import MixCallback, MixPlan, draw_plan, add_mix
+from .pairing import Pairing, CMixup, Remix, IntraClass, class_counts   # where users imported them from
 import copy as _copy
 
 # %% auto #0
 __all__ = ['MixPoint', 'meaningless', 'auto_points', 'mix_points', 'mix_hidden', 'remove_mix_hooks', 'ManifoldMixup',
-           'show_mixable', 'OutputMixup', 'CMixup', 'class_counts', 'Remix', 'IntraClass']
+           'show_mixable', 'OutputMixup']
 
 # %% ../nbs/21_manifold.ipynb #9825a937
 class MixPoint:
@@ -214,9 +215,7 @@ class ManifoldMixup(MixCallback):
         "The `MixPoint`s this callback chooses from in `model`"
         return mix_points(model, self.modules)
 
-    def sample_plan(self, x, n):
-        pct = self._pct()
-        return draw_plan(n, None, _value(self.alpha, pct), 1., 0., _value(self.prob, pct), self.mode, self.partner, self.max_lam)
+    def sample_plan(self, x, n): return draw_plan(n, self.mix_spec())
 
     def before_fit(self):
         "Remove hooks an interrupted fit may have left; find the mix points (a clear error when there are none)"
@@ -249,7 +248,7 @@ class ManifoldMixup(MixCallback):
         self.n_fired += 1
         i, pt = _tensor_at(out), self.last_point
         h = out if i is None else out[i]
-        ids = args[0] if pt.pad_idx is not None and len(args) and _is_int(args[0]) else None
+        ids = args[0] if pt.pad_idx is not None and len(args) and is_int(args[0]) else None
         return _replace(out, i, mix_hidden(self._pending, h, ids, pt.pad_idx))
 
     def _pre_hook(self, module, args):
@@ -310,105 +309,20 @@ class OutputMixup(ManifoldMixup):
     def check_batch(self):
         "Class targets only"
         y = self.learn.yb[0] if len(self.learn.yb) else None
-        ok = y is not None and (_is_int(y) or self.labels in ('multilabel', 'target'))
+        ok = y is not None and (is_int(y) or self.labels in ('multilabel', 'target'))
         check_arg(ok, 'OutputMixup targets', f"{getattr(y, 'dtype', None)} {tuple(getattr(y, 'shape', ()))}",
                   "integer class targets (or labels='multilabel'/'target' for float class scores): OutputMixup mixes class "
                   "logits, classification only; for a regression target use ManifoldMixup")
-
-# %% ../nbs/21_manifold.ipynb #7857c2eb
-def _targets(name, yb, want_int:bool, why:str):
-    "The first target, checked to be class labels (`want_int`: as a long (n,) tensor) or float regression targets"
-    y = yb[0] if len(yb) else None
-    if want_int and _is_int(y) and y.ndim == 2 and y.shape[1] == 1: y = y[:, 0]   # fastai's tabular class targets: (n, 1)
-    ok = y is not None and (_is_int(y) and y.ndim == 1 if want_int else isinstance(y, Tensor) and y.is_floating_point())
-    check_arg(ok, f'{name} targets', f"{getattr(y, 'dtype', None)} {tuple(getattr(y, 'shape', ()))}", why)
-    return y.long() if want_int else y
-
-def _with_perm(plan:MixPlan, perm:Tensor)->MixPlan:
-    "`plan` with new partners (same λ and boxes)"
-    return MixPlan(perm, plan.lam, plan.cut, plan.lo, plan.hi, plan.spatial, plan.one_box, how=None, scalar=plan.scalar)
-
-class CMixup(Pairing):
-    "C-Mixup (Yao et al. 2022): partners drawn by a Gaussian kernel on label distance (regression)"
-    def __init__(self,
-                 sigma:float=.5, # Kernel bandwidth, in standard deviations of the batch's labels (> 0)
-                 absolute:bool=False): # `sigma` in label units instead
-        check_arg(isinstance(sigma, numbers.Real) and not isinstance(sigma, bool) and sigma > 0 and math.isfinite(sigma),
-                  'sigma', sigma, "a number > 0 (the kernel bandwidth)")
-        store_attr()
-
-    def pair(self, plan, yb):
-        y = _targets('CMixup', yb, False, "float regression targets: C-Mixup draws partners by label distance; for class "
-                     "targets use `IntraClass()` or `Remix()`")
-        n = y.shape[0]
-        if n < 2: return plan
-        yf = y.detach().reshape(n, -1).float()
-        s = self.sigma if self.absolute else self.sigma * float(yf.std(0).mean().clamp_min(1e-8))
-        k = torch.exp(-torch.cdist(yf, yf).pow(2) / (2*s*s))
-        k.fill_diagonal_(0)
-        k = torch.where(k.sum(1, keepdim=True) > 0, k, 1 - torch.eye(n, device=k.device))   # all underflowed: uniform
-        return _with_perm(plan, torch.multinomial(k, 1).squeeze(1).cpu())
-
-# %% ../nbs/21_manifold.ipynb #0f4bbd90
-def class_counts(dls:DataLoaders # `DataLoaders` with integer class targets
-                )->Tensor: # Items per class, (classes,)
-    "Items per class in the training set of `dls` (integer class targets)"
-    ds = dls.train_ds
-    if hasattr(ds, 'ys'): y = torch.as_tensor(np.asarray(ds.ys).ravel().astype(np.int64))   # TabularPandas: codes
-    else: y = torch.stack([torch.as_tensor(ds[i][-1]).long().reshape(()) for i in range(len(ds))])
-    return torch.bincount(y, minlength=getattr(dls, 'c', 0) or 0)
-
-class Remix(Pairing):
-    "Remix (Chou et al. 2020): a mixed label goes entirely to the minority class when the majority item keeps < τ"
-    def __init__(self,
-                 kappa:float=3., # Count ratio from which a class counts as the majority (≥ 1)
-                 tau:float=.5, # Input share below which the majority item loses its label, in (0, 1]
-                 counts=None): # Items per class (default: counted in the training set at `before_fit`)
-        check_arg(isinstance(kappa, numbers.Real) and kappa >= 1, 'kappa', kappa, "a number ≥ 1 (the imbalance ratio)")
-        check_arg(isinstance(tau, numbers.Real) and 0 < tau <= 1, 'tau', tau, "a number in (0, 1]")
-        store_attr()
-        self._counts = None
-
-    def setup(self, learn):
-        super().setup(learn)
-        # the user's counts, or counted from this fit's data on the first batch
-        self._counts = None if self.counts is None else torch.as_tensor(self.counts).float()
-
-    def label_plan(self, plan, yb):
-        y = _targets('Remix', yb, True, "integer class targets: Remix rebalances class labels; for regression "
-                     "use `CMixup()`")
-        if self._counts is None: self._counts = class_counts(self.learn.dls).float()
-        c = self._counts.to(y.device)
-        ni, nj = c[y], c[y[plan.perm.to(y.device)]]
-        lam = plan.lam.to(y.device, torch.float32)
-        ly = torch.where((ni >= self.kappa*nj) & (lam < self.tau), 0., lam)
-        ly = torch.where((ni*self.kappa <= nj) & (1-lam < self.tau), 1., ly)
-        return MixPlan(plan.perm, ly, how=plan.how)
-
-class IntraClass(Pairing):
-    "Each item mixes with another item of its own class (itself when its class has no other item in the batch)"
-    def pair(self, plan, yb):
-        y = _targets('IntraClass', yb, True, "integer class targets: IntraClass pairs items of the same class")
-        n = len(y)
-        order = torch.argsort(y.cpu().double() * 2 + torch.rand(n, dtype=torch.float64))   # classes in random order inside
-        _, cnt = torch.unique_consecutive(y.cpu()[order], return_counts=True)
-        end = cnt.cumsum(0)
-        start, end = (end - cnt).repeat_interleave(cnt), end.repeat_interleave(cnt)
-        k = torch.arange(n)
-        nxt = torch.where(k + 1 < end, k + 1, start)                                   # next in the class, cyclically
-        perm = torch.empty_like(order)
-        perm[order] = order[nxt]
-        return _with_perm(plan, perm)
 
 # %% ../nbs/21_manifold.ipynb #a8e30a8f
 @patch
 @delegates(ManifoldMixup)
 def manifold_mixup(self:Learner, **kwargs):
     "Add a `ManifoldMixup` callback (replacing any mixing callback); returns the Learner"
-    return _add_mix(self, ManifoldMixup(**kwargs))
+    return add_mix(self, ManifoldMixup(**kwargs))
 
 @patch
 @delegates(OutputMixup)
 def output_mixup(self:Learner, **kwargs):
     "Add an `OutputMixup` callback (replacing any mixing callback); returns the Learner"
-    return _add_mix(self, OutputMixup(**kwargs))
+    return add_mix(self, OutputMixup(**kwargs))

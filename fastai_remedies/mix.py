@@ -4,18 +4,21 @@
 
 # %% ../nbs/20_mix.ipynb #4f7dc6d7
 from __future__ import annotations
-import math, numbers
+import enum, math, numbers
+from dataclasses import dataclass
 import numpy as np, torch
 from torch.distributions.beta import Beta
 from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.schedule import SchedCos, SchedLin, SchedExp, SchedNo, combine_scheds
 import copy as _copy
-from .core import check_arg
+from .core import check_arg, is_int
+from .pairing import Pairing
 
 # %% auto #0
-__all__ = ['MIX_MODES', 'PARTNERS', 'LABEL_MODES', 'check_sched', 'sample_lam', 'partners', 'cut_boxes', 'MixPlan',
-           'resolve_labels', 'mix_losses', 'Pairing', 'MixCallback', 'draw_plan', 'MixUp', 'CutMix', 'CutMixUp']
+__all__ = ['MIX_MODES', 'PARTNERS', 'LABEL_MODES', 'check_sched', 'sample_lam', 'partners', 'cut_boxes', 'Cut', 'MixPlan',
+           'resolve_labels', 'mix_losses', 'MixCallback', 'MixSpec', 'draw_plan', 'MixUp', 'CutMix', 'CutMixUp',
+           'add_mix']
 
 # %% ../nbs/20_mix.ipynb #ac569890
 MIX_MODES = ('batch', 'pair', 'elem')
@@ -105,22 +108,47 @@ def cut_boxes(lam:Tensor, # λ of shape (n,), one box per λ
     return torch.from_numpy(lo), torch.from_numpy(hi), torch.from_numpy(f32(1) - area / f32(math.prod(spatial)))
 
 # %% ../nbs/20_mix.ipynb #5b54bd78
+class Cut(enum.Enum):
+    "Which items of a batch a `MixPlan` pastes boxes into"
+    NONE = 'none'   # MixUp only: no boxes
+    ALL = 'all'     # every item is cut (CutMix)
+    SOME = 'some'   # the items of `MixPlan.cut_mask` are cut, the others are MixUp-mixed
+
 class MixPlan:
     "Partners, label weights and CutMix boxes of one training batch; mixes inputs and dense targets alike"
     def __init__(self,
                  perm:Tensor, # (n,) partner of each item
                  lam:Tensor, # (n,) float32 weight of each item's own label (after box correction)
-                 cut=None, # None: MixUp only; True: every item cut; bool tensor (n,): which items are cut
+                 cut:Cut=Cut.NONE, # Which items are cut: none (MixUp), all (CutMix) or some (those of `cut_mask`)
                  lo:Tensor|None=None, hi:Tensor|None=None, # (n, k) box corners of the cut items
                  spatial:tuple|None=None, # spatial shape the boxes were drawn for
                  one_box:bool=False, # all items share one box (per-batch CutMix)
                  how:str|None=None, # how `perm` was made ('flip', 'roll'): lets `partner_of` use a faster kernel
-                 scalar:float|None=None): # the one λ of every item (per-batch MixUp), used as a plain number
+                 scalar:float|None=None, # the one λ of every item (per-batch MixUp), used as a plain number
+                 cut_mask:Tensor|None=None): # bool (n,): the items that are cut, with `cut=Cut.SOME` (and only then)
+        if not isinstance(cut, Cut) or (cut is Cut.SOME) != (cut_mask is not None) or (cut is not Cut.NONE and lo is None):
+            check_arg(False, 'cut', cut, "a `Cut`, with `cut_mask` exactly when it is Cut.SOME and boxes (`lo`, `hi`) unless Cut.NONE")
         self.perm, self.lam, self.cut, self.lo, self.hi, self.spatial, self.one_box = perm, lam, cut, lo, hi, spatial, one_box
-        self.how, self.scalar, self.n = how, scalar, len(perm)
+        self.how, self.scalar, self.cut_mask, self.n = how, scalar, cut_mask, len(perm)
 
     @property
-    def all_cut(self): return self.cut is True
+    def all_cut(self): return self.cut is Cut.ALL
+
+    def cut_items(self)->Tensor:
+        "bool (n,): which items are cut (whatever `cut` says)"
+        if self.cut is Cut.SOME: return self.cut_mask
+        return torch.full((self.n,), self.cut is Cut.ALL)
+
+    def with_perm(self, perm:Tensor # (n,) the new partner of each item
+                 )->MixPlan:
+        "This plan with other partners (same λ and boxes): what a `Pairing` returns from `pair`"
+        return MixPlan(perm, self.lam, self.cut, self.lo, self.hi, self.spatial, self.one_box, how=None, scalar=self.scalar,
+                       cut_mask=self.cut_mask)
+
+    def relabel(self, lam:Tensor # (n,) float32 weight of each item's own label
+               )->MixPlan:
+        "A plan for the labels only: the same partners, per-item label weights `lam`, no boxes (what `Pairing.label_plan` may return)"
+        return MixPlan(self.perm, lam, how=self.how)
 
     def _view(self, t, ndim): return t.view(self.n, *[1]*(ndim-1))
 
@@ -148,13 +176,13 @@ class MixPlan:
 
     def weight(self, t:Tensor, lead:int=2)->Tensor:
         "Lerp weight of each item's own value in `t`: λ broadcast, or a per-position map where boxes apply"
-        if self.scalar is not None and self.cut is None and t.is_floating_point(): return self.scalar  # lerp's fast path
+        if self.scalar is not None and self.cut is Cut.NONE and t.is_floating_point(): return self.scalar  # lerp's fast path
         dt = t.dtype if t.is_floating_point() else torch.float32
         lam = self.lam.to(t.device, dt)
-        if self.cut is None or not self.is_spatial(t, lead): return self._view(lam, t.ndim)
-        if self.cut is True: out = 1 - self.inside(t.device, dt)             # (n, *spatial)
+        if self.cut is Cut.NONE or not self.is_spatial(t, lead): return self._view(lam, t.ndim)
+        if self.cut is Cut.ALL: out = 1 - self.inside(t.device, dt)             # (n, *spatial)
         else:   # cut items: 1 outside the box, 0 inside; MixUp items: λ everywhere
-            cut = self.cut.to(t.device)
+            cut = self.cut_mask.to(t.device)
             base = torch.where(cut, torch.ones_like(lam), lam)
             ins = self.inside(t.device, dt, scale=cut)
             out = self._view(base, ins.ndim) - ins
@@ -181,14 +209,13 @@ def _owns(t:Tensor)->bool:
     return t._base is None and not t.requires_grad
 
 # %% ../nbs/20_mix.ipynb #01d9277f
-def _is_int(t): return isinstance(t, Tensor) and not (t.is_floating_point() or t.is_complex())
 def _inner_loss(lf): return getattr(lf, 'func', lf)  # fastai's flattened losses keep the PyTorch loss in `.func`
 
 def resolve_labels(labels:str, # One of `LABEL_MODES`
                    yb:tuple, # The batch's targets
                    label_smoothing:float=0.)->str: # 'loss', 'target', 'multilabel' or 'onehot'
     "How the labels of this batch are mixed; a clear error when the targets cannot be mixed that way"
-    ints = [_is_int(y) for y in yb]
+    ints = [is_int(y) for y in yb]
     if labels == 'auto' and any(ints): return 'loss'   # the common case first: no message built
     if labels == 'loss': return labels
     if labels == 'onehot' and all(ints) and all(y.ndim == 1 for y in yb): return labels
@@ -213,7 +240,7 @@ def _target_weight(lf, y:Tensor)->Tensor|None:
     "Per-position weight PyTorch gives target `y` under `lf` (class `weight`, 0 at `ignore_index`); None when all 1"
     f = _inner_loss(lf)
     w, ii = getattr(f, 'weight', None), getattr(f, 'ignore_index', None)
-    if not _is_int(y) or (w is None and (ii is None or not (y == ii).any())): return None
+    if not is_int(y) or (w is None and (ii is None or not (y == ii).any())): return None
     keep = (y != ii) if ii is not None else torch.ones_like(y, dtype=torch.bool)
     res = keep.float()
     if w is not None: res = res * w.to(y.device)[torch.where(keep, y, 0)].float()
@@ -242,25 +269,6 @@ def mix_losses(lf_none, # Loss returning per-item losses (reduction='none')
     return num.sum() / torch.lerp(w2.reshape(n, -1), w1.reshape(n, -1), W).sum()
 
 # %% ../nbs/20_mix.ipynb #10240a16
-class Pairing:
-    "Who mixes with whom, and how much of each label counts: the default keeps the drawn partners and λ"
-    def setup(self, learn:Learner # The Learner being fit
-             ):
-        "Called by the mixing callback at `before_fit`"
-        self.learn = learn
-    def pair(self, plan:MixPlan, # The drawn plan (partners, λ, boxes)
-             yb:tuple # The batch's targets
-            )->MixPlan:
-        "The plan with this pairing's partners (called before anything is mixed)"
-        return plan
-    def label_plan(self, plan:MixPlan, # The plan the inputs or hidden states were mixed with
-                   yb:tuple # The batch's targets
-                  )->MixPlan:
-        "The plan the labels are mixed with (called after the inputs or hidden states are mixed)"
-        return plan
-    def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items() if not k.startswith('_') and k != 'learn')})"
-    def __getstate__(self): return {k: v for k, v in vars(self).items() if k != 'learn' and not k.startswith('_')}
-
 class MixCallback(Callback):
     "Base of the input-level mixing callbacks: options, schedules, clean tail, labels and loss; subclasses draw the plan"
     order, run_valid = 90, False
@@ -283,7 +291,7 @@ class MixCallback(Callback):
                  pairing:Pairing|None=None): # Who mixes with whom and label weights from the targets (C-Mixup, Remix, intra-class)
         _check_common(alpha, prob, mode, partner, labels, label_smoothing, off_tail)
         check_arg(pairing is None or isinstance(pairing, Pairing), 'pairing', pairing,
-                  "None or a `Pairing` (e.g. `CMixup()`, `Remix()`, `IntraClass()` from fastai_remedies.manifold)")
+                  "None or a `Pairing` (e.g. `CMixup()`, `Remix()`, `IntraClass()` from fastai_remedies.pairing)")
         store_attr()
         self._clear()
 
@@ -294,6 +302,12 @@ class MixCallback(Callback):
         raise NotImplementedError
 
     def _pct(self): return getattr(self.learn, 'pct_train', 0.)
+
+    def mix_spec(self)->MixSpec:
+        "This batch's `MixSpec`: MixUp with the callback's settings, schedules evaluated now (CutMix and CutMixUp add boxes)"
+        pct = self._pct()
+        return MixSpec(mix_alpha=_value(self.alpha, pct), prob=_value(self.prob, pct), mode=self.mode, partner=self.partner,
+                       max_lam=self.max_lam)
 
     def mixing_now(self)->bool:
         "Whether this training batch is mixed: False in the clean tail"
@@ -366,7 +380,7 @@ class MixCallback(Callback):
         lf, self.learn.loss_func, self._orig_lf = self._orig_lf, self._orig_lf, None
         plan, self._plan = self._plan, None
         y1, pred = tuple(_plain(y) for y in yb), _plain(pred)   # fastai's tensor subclasses cost ~0.1 ms per op here
-        if plan.scalar is not None and plan.cut is None and plan.how is not None and not self.label_smoothing and \
+        if plan.scalar is not None and plan.cut is Cut.NONE and plan.how is not None and not self.label_smoothing and \
            getattr(lf, 'reduction', 'mean') in ('mean', 'sum'):
             # one λ and a permutation: the λ-mix of the two reduced losses is the reduced mix (the partners' targets are the
             # same multiset, so class weights and ignore_index give both the same denominator); two loss calls, no copies
@@ -374,7 +388,7 @@ class MixCallback(Callback):
             l2 = call(pred, *self._y2)
             return l2 + plan.scalar * (call(pred, *y1) - l2)
         if self._lf_none is None: self._lf_none, self._red = _none_reduce(lf, self.label_smoothing)
-        W = plan.weight(y1[0], lead=1) if plan.cut is not None and plan.is_spatial(y1[0], 1) else plan.lam
+        W = plan.weight(y1[0], lead=1) if plan.cut is not Cut.NONE and plan.is_spatial(y1[0], 1) else plan.lam
         try: return mix_losses(_plain_call(self._lf_none), self._red, pred, y1, self._y2, W, self._lf_none)
         except TypeError as e:
             if 'reduction' not in str(e): raise
@@ -429,19 +443,26 @@ def _none_reduce(lf, label_smoothing:float=0.):
     return res, red
 
 # %% ../nbs/20_mix.ipynb #3e6f0e37
+@dataclass(slots=True, kw_only=True)
+class MixSpec:
+    "How `draw_plan` draws one batch's plan: keyword settings, schedules already evaluated at this point of training"
+    mix_alpha:float=1. # Beta concentration of MixUp λ
+    cut_alpha:float=1. # Beta concentration of CutMix λ
+    switch_prob:float=0. # Probability of CutMix rather than MixUp (per batch, pair or item): 0 MixUp only, 1 CutMix only
+    prob:float=1. # Probability of mixing at all (per batch, pair or item)
+    mode:str='batch' # 'batch' | 'pair' | 'elem'
+    partner:str='randperm' # 'randperm' | 'flip' | 'roll'
+    max_lam:bool=False # Fold λ to max(λ, 1-λ)
+    correct_lam:bool=True # Label weight from the box area actually pasted (always so with `minmax`)
+    minmax:tuple|None=None # timm's min/max box side fractions
+
 def draw_plan(n:int, # Batch size
-              spatial:tuple|None, # Spatial shape of the inputs (None: MixUp only)
-              mix_alpha:float, # Beta concentration of MixUp λ
-              cut_alpha:float, # Beta concentration of CutMix λ
-              switch_prob:float=0., # Probability of CutMix rather than MixUp (per batch, pair or item)
-              prob:float=1., # Probability of mixing at all (per batch, pair or item)
-              mode:str='batch', # 'batch' | 'pair' | 'elem'
-              partner:str='randperm', # 'randperm' | 'flip' | 'roll'
-              max_lam:bool=False, # Fold λ to max(λ, 1-λ)
-              correct_lam:bool=True, # Label weight from the box area actually pasted (always so with `minmax`)
-              minmax:tuple|None=None, # timm's min/max box side fractions
+              spec:MixSpec, # What to draw
+              spatial:tuple|None=None, # Spatial shape of the inputs (needed when `spec.switch_prob` > 0)
              )->MixPlan|None: # None when the batch is left unmixed
     "Draw one batch's partners, λ and boxes"
+    mix_alpha, cut_alpha, switch_prob, prob, mode, partner = spec.mix_alpha, spec.cut_alpha, spec.switch_prob, spec.prob, spec.mode, spec.partner
+    max_lam, correct_lam, minmax = spec.max_lam, spec.correct_lam, spec.minmax
     if mode == 'batch':
         if prob < 1 and torch.rand(()).item() >= prob: return None
         cut = switch_prob >= 1 or (switch_prob > 0 and torch.rand(()).item() < switch_prob)
@@ -449,7 +470,7 @@ def draw_plan(n:int, # Batch size
         perm = partners(n, partner)
         if not cut: return MixPlan(perm, lam.expand(n), how=partner, scalar=lam.item())
         lo, hi, lc = cut_boxes(lam, spatial, minmax)
-        return MixPlan(perm, (lc if correct_lam or minmax else lam).expand(n), True, lo, hi, spatial, one_box=True, how=partner)
+        return MixPlan(perm, (lc if correct_lam or minmax else lam).expand(n), Cut.ALL, lo, hi, spatial, one_box=True, how=partner)
     if 0 < switch_prob < 1:
         use_cut = torch.rand(n) < switch_prob
         lam = torch.where(use_cut, sample_lam(cut_alpha, n, max_lam), sample_lam(mix_alpha, n, max_lam))
@@ -466,7 +487,8 @@ def draw_plan(n:int, # Batch size
     lo, hi, lc = lo[idx], hi[idx], lc[idx]
     if coin is not None: hi, lc = torch.where(coin[:, None], hi, lo), torch.where(coin, lc, 1.)
     lam = torch.where(use_cut, lc if correct_lam or minmax else lam, lam)
-    return MixPlan(perm, lam, True if use_cut.all() else use_cut, lo, hi, spatial, how=partner)
+    if use_cut.all(): return MixPlan(perm, lam, Cut.ALL, lo, hi, spatial, how=partner)
+    return MixPlan(perm, lam, Cut.SOME, lo, hi, spatial, how=partner, cut_mask=use_cut)
 
 # %% ../nbs/20_mix.ipynb #fee40c90
 def _spatial_of(name:str, x:Tensor)->tuple:
@@ -485,9 +507,7 @@ class MixUp(MixCallback):
                  **kwargs): # prob, partner, labels, label_smoothing, off_tail, num_classes: see `MixCallback`
         super().__init__(alpha=alpha, mode=mode, max_lam=max_lam, **kwargs)
 
-    def sample_plan(self, x, n):
-        pct = self._pct()
-        return draw_plan(n, None, _value(self.alpha, pct), 1., 0., _value(self.prob, pct), self.mode, self.partner, self.max_lam)
+    def sample_plan(self, x, n): return draw_plan(n, self.mix_spec())
 
 class CutMix(MixCallback):
     "CutMix (Yun et al. 2019): paste a box of x_j into x_i, labels weighted by area; the defaults reproduce fastai's `CutMix`"
@@ -501,10 +521,12 @@ class CutMix(MixCallback):
         super().__init__(alpha=alpha, mode=mode, **kwargs)
         store_attr('correct_lam,minmax')
 
-    def sample_plan(self, x, n):
+    def mix_spec(self):
         pct = self._pct()
-        return draw_plan(n, _spatial_of(type(self).__name__, x), 1., _value(self.alpha, pct), 1., _value(self.prob, pct),
-                         self.mode, self.partner, self.max_lam, self.correct_lam, self.minmax)
+        return MixSpec(cut_alpha=_value(self.alpha, pct), switch_prob=1., prob=_value(self.prob, pct), mode=self.mode,
+                       partner=self.partner, max_lam=self.max_lam, correct_lam=self.correct_lam, minmax=self.minmax)
+
+    def sample_plan(self, x, n): return draw_plan(n, self.mix_spec(), _spatial_of(type(self).__name__, x))
 
 class CutMixUp(MixCallback):
     "CutMix or MixUp, chosen per batch or per item with `switch_prob` (timm's `Mixup` with both alphas)"
@@ -522,19 +544,25 @@ class CutMixUp(MixCallback):
         super().__init__(alpha=mix_alpha, mode=mode, **kwargs)
         store_attr('mix_alpha,cut_alpha,switch_prob,correct_lam,minmax')
 
-    def sample_plan(self, x, n):
+    def mix_spec(self):
         pct = self._pct()
-        sw = _value(self.switch_prob, pct)
-        return draw_plan(n, _spatial_of(type(self).__name__, x) if sw > 0 else None, _value(self.mix_alpha, pct),
-                         _value(self.cut_alpha, pct), sw, _value(self.prob, pct), self.mode, self.partner, self.max_lam,
-                         self.correct_lam, self.minmax)
+        return MixSpec(mix_alpha=_value(self.mix_alpha, pct), cut_alpha=_value(self.cut_alpha, pct),
+                       switch_prob=_value(self.switch_prob, pct), prob=_value(self.prob, pct), mode=self.mode,
+                       partner=self.partner, max_lam=self.max_lam, correct_lam=self.correct_lam, minmax=self.minmax)
+
+    def sample_plan(self, x, n):
+        spec = self.mix_spec()
+        return draw_plan(n, spec, _spatial_of(type(self).__name__, x) if spec.switch_prob > 0 else None)
 
 def _check_minmax(minmax):
     check_arg(minmax is None or (len(minmax) == 2 and 0 < minmax[0] < minmax[1] <= 1), 'minmax', minmax,
               "None or (min, max) box side fractions with 0 < min < max <= 1")
 
 # %% ../nbs/20_mix.ipynb #9512eaa9
-def _add_mix(learn, cb):
+def add_mix(learn:Learner, # The Learner
+            cb:MixCallback # The mixing callback to use
+           )->Learner:
+    "Add `cb` to `learn` in place of any mixing callback it has (one mixing callback per Learner); returns `learn`"
     learn.remove_cbs([c for c in learn.cbs if isinstance(c, MixCallback)])
     return learn.add_cb(cb)
 
@@ -542,16 +570,16 @@ def _add_mix(learn, cb):
 @delegates(MixUp)
 def mixup(self:Learner, **kwargs):
     "Add a `MixUp` callback (replacing any input-mixing callback); returns the Learner"
-    return _add_mix(self, MixUp(**kwargs))
+    return add_mix(self, MixUp(**kwargs))
 
 @patch
 @delegates(CutMix)
 def cutmix(self:Learner, **kwargs):
     "Add a `CutMix` callback (replacing any input-mixing callback); returns the Learner"
-    return _add_mix(self, CutMix(**kwargs))
+    return add_mix(self, CutMix(**kwargs))
 
 @patch
 @delegates(CutMixUp)
 def cutmixup(self:Learner, **kwargs):
     "Add a `CutMixUp` callback (replacing any input-mixing callback); returns the Learner"
-    return _add_mix(self, CutMixUp(**kwargs))
+    return add_mix(self, CutMixUp(**kwargs))

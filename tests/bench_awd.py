@@ -3,7 +3,7 @@ presets for 20 epochs each (about 8 minutes on 2 cores); honest train and valid 
 import warnings
 warnings.filterwarnings('ignore')
 import pandas as pd
-from fastai_remedies.awd import awd_experiment
+from fastai_remedies.ladder import awd_experiment   # the presets compared: the ladder's (it reads the diagnosis)
 
 if __name__ == '__main__':
     pd.set_option('display.width', 200)

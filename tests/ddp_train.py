@@ -8,6 +8,7 @@ import torch
 from fastai.basics import *
 from fastai_remedies.data import digits_dls, text_clas_dls, mlp
 from fastai_remedies.gap import GapMonitor
+from fastai_remedies.overfit import OverfitCheck  # and `Learner.overfit_check` (rung 0's own module)
 from fastai_remedies.mix import MixUp, CutMix, CutMixUp, MixCallback
 from fastai_remedies.manifold import ManifoldMixup, OutputMixup
 from fastai_remedies.arch import remedy_learner

@@ -2,6 +2,8 @@
 import json, os, subprocess, sys, sysconfig
 from pathlib import Path
 import pytest
+from fastai_remedies.rungs import RUNGS, RUNG_NAMES   # the ladder's registry (it imports no fastai)
+from ladder_checks import check_keep_rule
 
 def run(*args, cwd=None):
     env = {**os.environ, 'MPLBACKEND': 'Agg'}
@@ -56,9 +58,17 @@ def test_ladder_writes_report_plot_and_results(tmp_path):
     assert sorted(os.listdir(out)) == ['ladder_plot.png', 'report.md', 'results.json', 'trials']   # trials: the cache
     assert (out/'ladder_plot.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     res = json.loads((out/'results.json').read_text())
-    names = [row['name'] for row in res['rungs']]
-    assert names[:2] == ['baseline', 'more_data'] and names[-1] == 'smaller' and res['data'] == 'wine'
-    assert res['recommendation'].splitlines()[0] in r.stdout and '## Recommendation' in (out/'report.md').read_text()
+    rows = res['rungs']
+    assert list(dict.fromkeys(row['name'] for row in rows)) == list(RUNG_NAMES) and res['data'] == 'wine'   # the registry's order
+    assert [row['rung'] for row in rows] == [next(g.level for g in RUNGS if g.name == row['name']) for row in rows]
+    check_keep_rule(rows, res['keep_tol'])                          # kept: exactly what the rule keeps
+    base = rows[0]['valid_loss']
+    trained = [row for row in rows[1:] if row['valid_loss'] is not None]
+    assert trained and all(row['valid_loss'] != base for row in trained), rows   # each recipe changed training (same seed)
+    assert res['recommendation'].splitlines()[0] in r.stdout
+    table = [l for l in (out/'report.md').read_text().splitlines() if l.startswith('| ') and not l.startswith('| rung')]
+    assert len(table) == len(rows) and all([c.strip() for c in l.strip('|').split('|')][5] == (f"{row['valid_loss']:.4f}" if row['valid_loss'] is not None else '')
+                                           for l, row in zip(table, rows)), table   # the report shows the results' numbers
 
 def test_ladder_json_and_bad_input(tmp_path):
     r = run('ladder', '--data', 'breast_cancer', '--epochs', '1', '--json', '--out', str(tmp_path/'j'))
@@ -68,6 +78,19 @@ def test_ladder_json_and_bad_input(tmp_path):
     assert r.returncode == 2 and "invalid choice: 'cifar'" in r.stderr and "'pydoc'" in r.stderr
     r = run('ladder', '--epochs', '-2', '--out', str(tmp_path))
     assert r.returncode == 2 and '`epochs` (--epochs) must be a positive integer; got -2' in r.stderr
+
+def test_ladder_rungs_from_the_registry(tmp_path):
+    r = run('ladder', '--help')
+    assert r.returncode == 0 and all(n in r.stdout for n in RUNG_NAMES)
+    out = ' '.join(r.stdout.split())   # argparse wraps the epilog
+    assert [out.index(f"{g.level} {g.name} ({g.title})") for g in RUNGS] == sorted(out.index(f"{g.level} {g.name} ({g.title})") for g in RUNGS)
+    r = run('ladder', '--data', 'wine', '--rungs', 'mixup', '--out', str(tmp_path))
+    assert r.returncode == 2 and "invalid choice: 'mixup'" in r.stderr and all(repr(n) in r.stderr for n in RUNG_NAMES)
+    r = run('ladder', '--data', 'wine', '--epochs', '2', '--rungs', 'smaller', 'batchnorm', '--json', '--out', str(tmp_path/'o'))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)['rungs']
+    assert [row['name'] for row in rows] == ['baseline', 'batchnorm', 'smaller']   # ladder order, whatever the order given
+    assert rows[1]['valid_loss'] != rows[0]['valid_loss']                          # BatchNorm really changed the model
 
 def test_ladder_ctrl_c_then_resume(tmp_path):
     "A real SIGINT while trials run: exit 130, how to resume is printed; --resume finishes with the numbers of an unbroken run"

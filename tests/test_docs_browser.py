@@ -14,8 +14,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = Path(os.environ.get('DOCS_DIR', ROOT/'_docs'))
 NBS, LIB, PROJECT = Path(os.environ.get('DOCS_NBS', ROOT/'nbs')), ROOT/'fastai_remedies', 'fastai_remedies'
-# The sidebar's order (rung 0 → rung 5, then data, the command, the tutorials, anything else): page-name patterns
-LADDER_ORDER = (r'index$', r'1\d', r'2\d', r'[34]\d', r'5\d', r'0\d', r'6\d', r'\d+_tutorial', r'')
+# The sidebar's order: the front page; the rungs' pages in ladder order, each under the first rung of the registry
+# (`fastai_remedies.rungs`) that names its module; the whole ladder; data, the command, the tutorials, anything else.
+# An entry is a tuple of module names (page `NN_mod` holds module `mod`) or a pattern on the page name.
+from fastai_remedies.rungs import docs_sections
+LADDER_ORDER = ((r'index$',) + tuple(mods for _, mods in docs_sections()) + (('rungs', 'ladder'), r'0\d', r'6\d', r'\d+_tutorial', r''))
+
+def ladder_rank(page:str)->int:
+    mod = re.sub(r'^\d+_', '', page)
+    return next(i for i, o in enumerate(LADDER_ORDER) if (mod in o if isinstance(o, tuple) else re.match(o, page)))
 
 def notebooks()->dict:
     "{page name: (notebook path, expected title)} for every notebook of nbs/, read from the notebooks themselves"
@@ -151,7 +158,7 @@ def test_sidebar_in_ladder_order(site):
     for name, page in site['pages'].items():
         hrefs = [h[:-5] for h in page['sidebar']]
         assert sorted(hrefs) == sorted(PAGES), f"{name}.html: the sidebar lists {hrefs}"
-        ranks = [next(i for i, pat in enumerate(LADDER_ORDER) if re.match(pat, h)) for h in hrefs]
+        ranks = [ladder_rank(h) for h in hrefs]
         assert ranks == sorted(ranks) and hrefs[0] == 'index', f"{name}.html: the sidebar is not in the ladder's order: {hrefs}"
 
 def test_api_for_every_exported_symbol(site):

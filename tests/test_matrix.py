@@ -6,12 +6,13 @@ validate; export + load_learner + predict (the same predictions); bf16 autocast 
 only where a GPU is present); and failure: an exception from another callback mid-epoch, a CancelFitException and a
 KeyboardInterrupt — after which the Learner's loss function, model (same modules, no hooks), callbacks and optimizer
 are exactly as before. Distributed data parallel is `test_ddp.py`."""
-import contextlib, functools, math, warnings
+import functools, math, warnings
 import pytest, torch, torch.nn as nn
 from fastai.basics import Learner, Callback, CancelFitException, accuracy, set_seed, load_learner
 from fastai.text.all import TextDataLoaders
 from fastai_remedies.data import digits_dls, text_clas_dls, mlp
 from fastai_remedies.gap import GapMonitor
+from fastai_remedies.overfit import OverfitCheck  # and `Learner.overfit_check` (rung 0's own module)
 from fastai_remedies.mix import MixUp, CutMix, CutMixUp
 from fastai_remedies.manifold import ManifoldMixup, OutputMixup
 from fastai_remedies.arch import remedy_learner
@@ -116,7 +117,7 @@ class _Boom(Callback):
         if k == self.at: return self._maybe
         return super().__getattr__(k)
     def _maybe(self):
-        if self.training and self.iter == 1: raise self.exc
+        if self.training and self.iter == 1: self.fired = True; raise self.exc
 
 def _snapshot(learn):
     return (learn.loss_func, list(learn.cbs), [id(m) for m in learn.model.modules()],
@@ -127,9 +128,12 @@ def _failure(exc, at):
     def col(learn, tmp):
         learn.create_opt()
         before = _snapshot(learn)
-        with pytest.raises((type(exc), Exception)) if not isinstance(exc, CancelFitException) else contextlib.nullcontext():
-            try: learn.fit(1, 1e-3, cbs=_Boom(exc, at))
-            except KeyboardInterrupt: raise Exception('interrupted')
+        boom = _Boom(exc, at)
+        if isinstance(exc, CancelFitException): learn.fit(1, 1e-3, cbs=boom)   # fit's own way to stop: no error comes out
+        else:
+            with pytest.raises(type(exc)) as info: learn.fit(1, 1e-3, cbs=boom)
+            assert info.value is exc, info.value   # the very exception raised, not another error on the way out
+        assert getattr(boom, 'fired', False)
         assert _snapshot(learn) == before
     return col
 

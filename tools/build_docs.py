@@ -17,16 +17,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The sidebar: sections in the ladder's order; a notebook belongs to the first section whose pattern matches its name
-SECTIONS = (('', r'index$'),
-            ('Rung 0', r'1\d'),
-            ('Rung 2', r'2\d'),
-            ('Rungs 3 and 4', r'[34]\d'),
-            ('The whole ladder', r'5\d'),
-            ('Data', r'0\d'),
-            ('Command line', r'6\d'),
-            ('Tutorials', r'\d+_tutorial'),
-            ('More', r''))
+# The sidebar: sections in the ladder's order. A section matches a page by a pattern on its name, or by a tuple of module
+# names (a page `NN_mod` holds module `mod`). The rungs' sections come from the ladder's registry (`fastai_remedies.rungs`):
+# one per rung number whose tools have pages. A page belongs to the first section that matches it.
+def _sections()->tuple:
+    from fastai_remedies.rungs import docs_sections
+    return ((('', r'index$'),) + tuple(docs_sections()) +
+            (('The whole ladder', ('rungs', 'ladder')), ('Data', r'0\d'), ('Command line', r'6\d'), ('Tutorials', r'\d+_tutorial'),
+             ('More', r'')))
+
+SECTIONS = _sections()
 
 INLINE_BACKEND = 'module://matplotlib_inline.backend_inline'
 
@@ -276,9 +276,13 @@ def nb_title(nb)->tuple:
 
 def _plain(md:str)->str: return re.sub(r'[`*_]', '', md)
 
+def page_module(name:str)->str:
+    "The module a page holds, by nbdev's naming: `10_gap` → `gap`"
+    return re.sub(r'^\d+_', '', name)
+
 def section_of(name:str)->int:
     "The index in SECTIONS of page `name`'s sidebar section"
-    return next(i for i, (_, pat) in enumerate(SECTIONS) if re.match(pat, name))
+    return next(i for i, (_, m) in enumerate(SECTIONS) if (page_module(name) in m if isinstance(m, tuple) else re.match(m, name)))
 
 def sidebar(pages:list, current:str, project:str)->str:
     "The sidebar HTML: pages grouped in SECTIONS' order, `current` marked"
