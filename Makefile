@@ -52,11 +52,14 @@ demo: install
 
 # bench_mix times memory-bound kernels on 6 MB batches: glibc keeps freed memory (as it does in a training loop, where
 # its mmap threshold has grown), so per-call page faults on fresh allocations do not drown the differences measured
+# bench_fast: each private PyTorch internal of fastai_remedies.fast against its public fallback, where it is used
 bench: install
 	MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 $(PYTHON) tests/bench_mix.py
+	MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 $(PYTHON) tests/bench_fast.py
 	$(PYTHON) tests/bench_gap.py
 	$(PYTHON) tests/bench_awd.py
 	$(PYTHON) tests/bench_arch.py
 	$(PYTHON) tests/bench_manifold.py
 	$(PYTHON) tests/bench_ladder.py
 	$(PYTHON) tests/bench_stability.py
+	OMP_NUM_THREADS=1 $(PYTHON) tests/bench_data.py

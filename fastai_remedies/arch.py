@@ -11,7 +11,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.layers import Embedding as FastaiEmbedding
 from fastai.text.models.awdlstm import dropout_mask, RNNDropout, WeightDropout, EmbeddingDropout
-from .core import check_arg
+from .core import check_arg, is_int_arg, is_num_arg
 from .awd import SafeWeightDropout
 from .core import copy_model
 import copy as _copy
@@ -434,7 +434,7 @@ def _apply_modules(root, rec, rows):
 
 # %% ../nbs/30_arch.ipynb #e4e8b566
 def _check_p(name, p):
-    check_arg(isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p < 1, name, p, 'a probability in [0, 1)')
+    check_arg(is_num_arg(p, 0) and p < 1, name, p, 'a probability in [0, 1)')
 
 def regularize(model:nn.Module, # Any PyTorch model
                bn:bool=True, # Add BatchNorm after each Conv/Linear not already normalised (but the output layer)
@@ -453,12 +453,17 @@ def regularize(model:nn.Module, # Any PyTorch model
     check_arg(isinstance(bn, bool), 'bn', bn, 'True or False')
     for p in (ps if is_listy(ps) else [ps]): _check_p('ps', p)
     for k, p in dict(embed_p=embed_p, weight_p=weight_p, hidden_p=hidden_p, drop_path=drop_path).items(): _check_p(k, p)
-    check_arg(where in ('head', 'all') or (isinstance(where, int) and not isinstance(where, bool) and where > 0), 'where', where,
+    check_arg(where in ('head', 'all') or is_int_arg(where, 1), 'where', where,
               "'head', 'all' or a positive number of last Linear layers")
     check_arg(bn_bias in ('fold', 'keep'), 'bn_bias', bn_bias, "'fold' or 'keep'")
     check_arg(method in ('auto', 'fx', 'modules'), 'method', method, "'auto', 'fx' or 'modules'")
+    check_arg(isinstance(inplace, bool), 'inplace', inplace, 'True or False')
+    # torch.fx returns a new GraphModule: `model` itself can only be the result of module-tree surgery
+    check_arg(not (inplace and method == 'fx'), 'inplace', inplace, "False with method='fx' (torch.fx builds a new GraphModule, "
+              "so `model` itself cannot be the result); method='modules' or 'auto' edits `model`'s own layers in place")
     m = model if inplace else copy_model(model)   # copy_model: also AWD-LSTM's WeightDropout
-    gm, why = None, "method='modules' was asked for"
+    if inplace: method = 'modules'
+    gm, why = None, "method='modules' was asked for" if not inplace else "inplace=True: module-tree surgery edits the model itself"
     if method != 'modules':
         try: gm, why = _trace(m), 'traced with torch.fx'
         except Exception as e:
@@ -490,7 +495,7 @@ def remedy_learner(dls:DataLoaders, # The data
         check_arg(callable(model), 'model', model, 'an nn.Module or a function returning one', TypeError)
         model = model()
         check_arg(isinstance(model, nn.Module), 'model', f'a function returning {type(model).__name__}', 'an nn.Module or a function returning one', TypeError)
-    return Learner(dls, regularize(model, inplace=fresh, **reg), **kwargs)
+    return Learner(dls, regularize(model, **reg), **kwargs)
 
 @patch
 def show_remedies(self:Learner)->pd.DataFrame:
@@ -505,3 +510,21 @@ def add_remedies(self:Learner, **kwargs)->Learner:
     model = regularize(self.model, **kwargs)
     self.model, self.opt = model, None
     return self
+
+# %% ../nbs/30_arch.ipynb #1d188de0
+from .core import show_layers
+
+# %% ../nbs/30_arch.ipynb #6859c47a
+def _tag(row)->str:
+    what = row['what']
+    if row['action'] == 'changed': return 'changed'
+    return 'BatchNorm' if 'BatchNorm' in what or 'Norm(' in what else 'dropout'
+
+@patch
+def plot_remedies(self:Learner,
+                  **kwargs): # Passed to `show_layers` (ax, per_row, figsize, title)
+    "`show_remedies` as a picture: the model's layers in call order, the BatchNorm and dropout layers `regularize` added (and the layers it changed) coloured"
+    rec = getattr(self.model, 'remedies', None)
+    marks = {r['where']: _tag(r) for r in (rec.rows if rec is not None else []) if r['action'] in ('added', 'changed')}
+    kwargs.setdefault('title', f"{len(marks)} layers added or changed by regularize" if rec is not None else "not built by regularize")
+    return show_layers(self.model, marks, **kwargs)

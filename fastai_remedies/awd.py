@@ -13,8 +13,8 @@ from .core import check_arg
 
 # %% auto #0
 __all__ = ['PAPER_TO_FASTAI', 'DROPOUT_KEYS', 'PRESET_KEYS', 'PRESET_SOURCES', 'KINDS', 'AWDConfig', 'awd_preset', 'awd_presets',
-           'awd_encoder', 'awd_head', 'awd_kind', 'awd_dropouts', 'SafeWeightDropout', 'safe_weight_dropout',
-           'awd_lm_learner', 'awd_classifier_learner', 'set_awd_dropouts']
+           'plot_awd_presets', 'awd_encoder', 'awd_head', 'awd_kind', 'awd_dropouts', 'SafeWeightDropout',
+           'safe_weight_dropout', 'awd_lm_learner', 'awd_classifier_learner', 'set_awd_dropouts']
 
 # %% ../nbs/40_awd.ipynb #8532c174
 PAPER_TO_FASTAI = dict(dropoute='embed_p', dropouti='input_p', wdrop='weight_p', dropouth='hidden_p', dropout='output_p')
@@ -84,6 +84,27 @@ def awd_presets(kind:str|None=None, # 'lm', 'clas', or None for both
     rows = [dict(preset=n, kind=k, **_preset_values(n, k), source=PRESET_SOURCES[n])
             for k in ([kind] if kind else KINDS) for n in PRESET_SOURCES]
     return pd.DataFrame(rows).set_index(['preset', 'kind'])
+
+# %% ../nbs/40_awd.ipynb #175ce814
+def plot_awd_presets(kind:str='lm', # 'lm' or 'clas'
+                     presets=None, # Presets to show (default: all of `PRESET_SOURCES`)
+                     ax=None, # A matplotlib axis (default: a new figure)
+                     figsize:tuple=(9, 3.2)): # Size of the new figure
+    "The five AWD-LSTM dropouts of each preset side by side: one group of bars per dropout, one bar per preset"
+    check_arg(kind in KINDS, 'kind', kind, "'lm' or 'clas'")
+    presets = list(PRESET_SOURCES) if presets is None else list(presets)
+    bad = [p for p in presets if p not in PRESET_SOURCES]
+    check_arg(not bad, 'presets', presets, f"names from {list(PRESET_SOURCES)}")
+    tbl = awd_presets(kind).xs(kind, level='kind').loc[presets, list(DROPOUT_KEYS)]
+    if ax is None: _, ax = plt.subplots(figsize=figsize)
+    w = .8 / len(presets)
+    for i, p in enumerate(presets):
+        ax.bar(np.arange(len(DROPOUT_KEYS)) + (i - (len(presets) - 1) / 2) * w, tbl.loc[p].values, w, label=p)
+    inv = {v: k for k, v in PAPER_TO_FASTAI.items()}
+    ax.set_xticks(range(len(DROPOUT_KEYS))); ax.set_xticklabels([f"{k}\n({inv[k]})" for k in DROPOUT_KEYS], fontsize=8)
+    ax.set_ylabel('dropout probability'); ax.set_ylim(0, 1); ax.grid(axis='y', alpha=.3)
+    ax.legend(fontsize=7, ncol=4, loc='upper left'); ax.set_title(f"AWD-LSTM dropout presets ({kind})", fontsize=9)
+    return ax
 
 # %% ../nbs/40_awd.ipynb #251012a6
 def awd_encoder(model:nn.Module # Any model

@@ -9,7 +9,7 @@ from pathlib import Path
 from .rungs import RUNGS, RUNG_NAMES   # the ladder's registry: it imports no fastai
 
 # %% auto #0
-__all__ = ['DATA_NAMES', 'LADDER_DATA', 'gap_command', 'ladder_command', 'main']
+__all__ = ['DATA_NAMES', 'LADDER_DATA', 'Interrupted', 'gap_command', 'ladder_command', 'main']
 
 # %% ../nbs/60_cli.ipynb #0de05425
 DATA_NAMES = ('digits', 'breast_cancer', 'wine', 'diabetes')  # kept equal to `fastai_remedies.data.DATASETS` (tested)
@@ -55,6 +55,41 @@ def _writable_dir(out:str)->Path:
         raise ValueError(f"`out` (--out) must be a folder that can be written; got {out!r}: {e.strerror or e}") from None
     return path
 
+# %% ../nbs/60_cli.ipynb #22ea890c
+class Interrupted(KeyboardInterrupt):
+    "Ctrl-C in a command, with the files it had written (`kept`) in `out` and a `note` on what they hold"
+    def __init__(self, kept=(), out=None, note=''): super().__init__('interrupted'); self.kept, self.out, self.note = list(kept), out, note
+
+def _check(ok:bool, name:str, value, expected:str):
+    "The CLI's own argument check (it runs before torch and fastai are imported)"
+    if not ok: raise ValueError(f"`{name}` (--{name}) must be {expected}; got {value!r}")
+
+def _check_common(epochs, lr, seed, lr_none=False):
+    import math
+    _check(isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1, 'epochs', epochs, 'a positive integer')
+    _check((lr_none and lr is None) or (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0),
+           'lr', lr, 'a positive finite number')
+    _check(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32, 'seed', seed, 'an integer in [0, 2**32)')
+
+def _clear_outputs(path:Path, names):
+    "Remove the files an earlier run of the command left in `path`: they are never presented as this run's"
+    for n in names: (path/n).unlink(missing_ok=True)
+
+def _write_files(path:Path, # The output folder
+                 files:dict, # {file name: function writing that file to the path it is given}; None values are skipped
+                )->list:
+    "Write each file atomically (a temporary name, then renamed); on Ctrl-C raise `Interrupted` naming the files written"
+    kept = []
+    try:
+        for name, write in files.items():
+            if write is None: continue
+            tmp = path/f'.{name}.part'
+            try: write(tmp); os.replace(tmp, path/name)
+            finally: tmp.unlink(missing_ok=True)
+            kept.append(name)
+    except KeyboardInterrupt: raise Interrupted(kept, path, 'the others were not written') from None
+    return kept
+
 # %% ../nbs/60_cli.ipynb #64cdf76f
 def gap_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wine or diabetes
                 epochs:int=30, # Epochs of `fit_one_cycle`
@@ -64,8 +99,9 @@ def gap_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wi
                 quiet:bool=False): # Print nothing
     "Train the plain baseline of `data` with `GapMonitor`; write `gap_plot.png`, `gap_table.csv`, `gap_report.json` to `out`"
     if data not in DATA_NAMES: raise ValueError(f"`data` (--data) must be one of {', '.join(DATA_NAMES)}; got {data!r}")
-    if epochs < 1: raise ValueError(f"`epochs` (--epochs) must be a positive integer; got {epochs}")
+    _check_common(epochs, lr, seed)
     path = _writable_dir(out)
+    _clear_outputs(path, ('gap_table.csv', 'gap_report.json', 'gap_plot.png'))
     import matplotlib; matplotlib.use('Agg')
     from fastai.basics import set_seed
     from fastai_remedies.data import get_dls, baseline_learner
@@ -75,15 +111,19 @@ def gap_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wi
     learn = baseline_learner(get_dls(data, seed=seed), cbs=GapMonitor())
     with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        learn.fit_one_cycle(epochs, lr)
+        try: learn.fit_one_cycle(epochs, lr); interrupted = False
+        except KeyboardInterrupt: interrupted = True   # the epochs finished are written, marked `interrupted`
     gm = learn.gap_monitor
+    if interrupted and not gm.rows: raise Interrupted([], path, 'before the first epoch ended')
     df = gm.table
-    df.to_csv(path/'gap_table.csv', index=False)
-    report = dict(data=data, epochs=epochs, lr=lr, seed=seed, phase=gm.phase, diagnosis=gm.diagnose(),
+    report = dict(data=data, epochs=epochs, lr=lr, seed=seed, interrupted=interrupted, phase=gm.phase, diagnosis=gm.diagnose(),
                   best_epoch=gm.best_epoch, best_valid_loss=gm.best_value, seconds=round(time.time()-start, 1),
                   epochs_table=json.loads(df.to_json(orient='records')))
-    (path/'gap_report.json').write_text(json.dumps(report, indent=2))
-    gm.plot().savefig(path/'gap_plot.png', dpi=100, bbox_inches='tight')
+    _write_files(path, {'gap_table.csv': lambda p: df.to_csv(p, index=False),
+                        'gap_report.json': lambda p: p.write_text(json.dumps(report, indent=2)),
+                        'gap_plot.png': lambda p: gm.plot().savefig(p, format='png', dpi=100, bbox_inches='tight')})
+    if interrupted: raise Interrupted(['gap_table.csv', 'gap_report.json', 'gap_plot.png'], path,
+                                      f'{len(gm.rows)} of {epochs} epochs, marked interrupted')
     if not quiet:
         mets = [c for c in df if c.startswith('valid_') and c != 'valid_loss'] + [c for c in df if c.startswith('gap_')]
         cols = ['epoch', 'train_loss', 'honest_loss', 'valid_loss', 'gap'] + mets + ['phase']
@@ -130,8 +170,7 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
                    split_seed:int=42): # Seed of the split
     "Run `RemedyLadder` on `data`; print the table and recommendation; write the report, the plot and the results to `out`"
     if data not in LADDER_DATA: raise ValueError(f"`data` (--data) must be one of {', '.join(LADDER_DATA)}; got {data!r}")
-    if epochs < 1: raise ValueError(f"`epochs` (--epochs) must be a positive integer; got {epochs}")
-    if lr is not None and not lr > 0: raise ValueError(f"`lr` (--lr) must be a positive number; got {lr}")
+    _check_common(epochs, lr, seed, lr_none=True)
     rungs = RUNG_NAMES if rungs is None else [rungs] if isinstance(rungs, str) else list(rungs)
     bad = [r for r in rungs if r not in RUNG_NAMES]
     if bad or not rungs: raise ValueError(f"`rungs` (--rungs) must be rung names from {', '.join(RUNG_NAMES)}; got {bad or rungs}")
@@ -139,6 +178,7 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
     if max_seeds is not None and max_seeds < n_seeds:
         raise ValueError(f"`max_seeds` (--max-seeds) must be an integer >= --seeds ({n_seeds}); got {max_seeds}")
     path = _writable_dir(out)
+    _clear_outputs(path, ('results.json', 'report.md', 'ladder_plot.png'))
     cache = Path(cache_dir) if cache_dir is not None else path/'trials'
     if cache.is_dir() and not resume:
         old = list(cache.glob('trial-*.json'))
@@ -150,9 +190,10 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
     res = lad.run()   # Ctrl-C inside returns the rungs finished so far, marked `interrupted`
     d = res.to_dict()
     d.update(data=data, split_seed=split_seed, cache_dir=str(cache))
-    (path/'results.json').write_text(json.dumps(d, indent=2))
-    (path/'report.md').write_text(res.report_md(f"fastai_remedies ladder on {data}"))
-    if res.rows and res.table.valid_loss.notna().any(): res.plot().savefig(path/'ladder_plot.png', dpi=100, bbox_inches='tight')
+    plot = res.rows and res.table.valid_loss.notna().any()
+    kept = _write_files(path, {'results.json': lambda p: p.write_text(json.dumps(d, indent=2)),
+                               'report.md': lambda p: p.write_text(res.report_md(f"fastai_remedies ladder on {data}")),
+                               'ladder_plot.png': (lambda p: res.plot().savefig(p, format='png', dpi=100, bbox_inches='tight')) if plot else None})
     if as_json: print(json.dumps(d, indent=2))
     elif not quiet:
         import pandas as pd
@@ -161,9 +202,8 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
             print(res.table.drop(columns='note').to_string(index=False, float_format=lambda x: f'{x:.4f}'))
         print(f"\n{res.recommendation if res.rows else 'interrupted before any rung finished'}\n\nwrote {path/'report.md'}, "
               f"{path/'ladder_plot.png'}, {path/'results.json'}" + (" (partial: interrupted)" if res.interrupted else ''))
-    if res.interrupted and not as_json:
-        print(f"\ninterrupted: the trials that finished are cached in {cache}; run the same command again with --resume "
-              "to continue from them", file=sys.stderr)
+    if res.interrupted: raise Interrupted(kept, path, f'{len(res.rows)} rungs finished, marked interrupted; the trials that '
+                                          f'finished are cached in {cache}: run the same command again with --resume to continue')
     return res
 
 # %% ../nbs/60_cli.ipynb #fbfd8d43
@@ -174,8 +214,12 @@ def main(argv:list|None=None):
     try:
         if args.command == 'gap': gap_command(args.data, args.epochs, args.lr, args.seed, args.out)
         if args.command == 'ladder':
-            res = ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr, rungs=args.rungs,
-                                 n_seeds=args.seeds, max_seeds=args.max_seeds, workers=args.workers, test=args.test,
-                                 cache_dir=args.cache_dir, resume=args.resume, split_seed=args.split_seed)
-            if res.interrupted: sys.exit(130)
+            ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr, rungs=args.rungs,
+                           n_seeds=args.seeds, max_seeds=args.max_seeds, workers=args.workers, test=args.test,
+                           cache_dir=args.cache_dir, resume=args.resume, split_seed=args.split_seed)
     except ValueError as e: parser.exit(2, f"fastai-remedies {args.command}: error: {e}\n")
+    except KeyboardInterrupt as e:   # Ctrl-C anywhere (imports, training, writing): one line, exit code 130
+        kept, out, note = getattr(e, 'kept', []), getattr(e, 'out', None), getattr(e, 'note', '')
+        what = f"kept {', '.join(kept)} in {out} ({note})" if kept else "nothing written" + (f" ({note})" if note else '')
+        sys.stderr.write(f"fastai-remedies {args.command}: interrupted (Ctrl-C); {what}\n"); sys.stderr.flush()
+        sys.exit(130)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_core.ipynb #d4021c44
 from __future__ import annotations
-import contextlib, numbers, os, random, sys, warnings
+import contextlib, functools, math, numbers, os, random, sys, warnings
 import numpy as np, torch
 from fastcore.all import *
 from fastai.basics import *
@@ -12,7 +12,8 @@ from fastai.callback.progress import ProgressCallback  # adds `Learner.no_bar`
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['check_arg', 'is_int', 'preserve_rng', 'copy_model', 'one_process', 'quiet']
+__all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'preserve_rng', 'copy_model', 'one_process',
+           'quiet', 'process_state', 'restore_process', 'after_failure', 'model_leaves', 'show_layers', 'plot_evidence']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -28,6 +29,24 @@ def is_int(t # Anything: a tensor is checked, anything else is not an integer te
           )->bool:
     "Whether `t` is a tensor of integers or bools (class codes, token ids), not floats or complex numbers"
     return isinstance(t, Tensor) and not (t.is_floating_point() or t.is_complex())
+
+# %% ../nbs/01_core.ipynb #67533a13
+def is_int_arg(v, # The value to check
+           lo=None, # Smallest value allowed (None: no bound)
+           hi=None, # Largest value allowed (None: no bound)
+          )->bool:
+    "Whether `v` is an integer (Python or NumPy, never a `bool`) in [`lo`, `hi`]"
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral): return False
+    return (lo is None or v >= lo) and (hi is None or v <= hi)
+
+def is_num_arg(v, # The value to check
+           lo=None, # Smallest value allowed (None: no bound)
+           hi=None, # Largest value allowed (None: no bound)
+           lo_open:bool=False, # Exclude `lo` itself (a number > `lo`)
+          )->bool:
+    "Whether `v` is a finite real number (Python or NumPy, never a `bool`) in [`lo`, `hi`] (or (`lo`, `hi`] with `lo_open`)"
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v): return False
+    return (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or v <= hi)
 
 # %% ../nbs/01_core.ipynb #5b1736a8
 @contextlib.contextmanager
@@ -67,3 +86,142 @@ def quiet(learn:Learner): # The Learner whose fits should print nothing
     with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         yield learn
+
+# %% ../nbs/01_core.ipynb #2c0c245c
+def _nesting():
+    n = torch.autocast_increment_nesting(); torch.autocast_decrement_nesting()
+    return n - 1
+
+def process_state()->dict:
+    "What a fit may change in the process: autocast (enabled, dtype, nesting) per device, default dtype, torch threads"
+    devs = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+    return dict(autocast={d: (torch.is_autocast_enabled(d), torch.get_autocast_dtype(d)) for d in devs}, nesting=_nesting(),
+                dtype=torch.get_default_dtype(), threads=torch.get_num_threads())
+
+def restore_process(state:dict): # A `process_state()` taken earlier
+    "Put the process back as `state` recorded it"
+    extra = _nesting() - state['nesting']
+    for _ in range(max(extra, 0)): torch.autocast_decrement_nesting()
+    for _ in range(max(-extra, 0)): torch.autocast_increment_nesting()
+    if extra and state['nesting'] == 0: torch.clear_autocast_cache()
+    for d, (on, dt) in state['autocast'].items(): torch.set_autocast_enabled(d, on); torch.set_autocast_dtype(d, dt)
+    torch.set_default_dtype(state['dtype'])
+    if torch.get_num_threads() != state['threads']: torch.set_num_threads(state['threads'])
+
+# %% ../nbs/01_core.ipynb #bd607c27
+def after_failure(learn:Learner, # The Learner whose fit failed
+                  cbs=None, # The callbacks passed to that fit (fastai has already removed them from `learn`)
+                 ):
+    "Call `after_failure` of every callback of `learn` and of `cbs` that has one (each with its `learn` set), errors kept quiet"
+    for cb in list(learn.cbs) + [c for c in L(cbs) if isinstance(c, Callback) and c not in learn.cbs]:
+        f = getattr(type(cb), 'after_failure', None)
+        if f is None: continue
+        old = cb.__dict__.get('learn')
+        try:
+            cb.__dict__['learn'] = learn
+            f(cb)
+        except Exception as e: warnings.warn(f"{type(cb).__name__}.after_failure failed: {e!r}")
+        finally: cb.__dict__['learn'] = old
+
+_fastai_fit = getattr(Learner.fit, '__wrapped__', Learner.fit)   # once, even if this module is reloaded
+
+@functools.wraps(_fastai_fit)
+def _guarded_fit(self, *args, **kwargs):
+    cbs = kwargs.get('cbs', args[3] if len(args) > 3 else None)
+    state, modes = process_state(), [(m, m.training) for m in self.model.modules()]
+    try: return _fastai_fit(self, *args, **kwargs)
+    except BaseException:
+        after_failure(self, cbs)
+        for m, t in modes: m.training = t
+        restore_process(state)
+        raise
+Learner.fit = _guarded_fit
+
+# %% ../nbs/01_core.ipynb #9b20405e
+from matplotlib.patches import FancyBboxPatch, Patch
+
+# %% ../nbs/01_core.ipynb #1786ab60
+LAYER_COLORS = {'BatchNorm': '#4c9be8', 'dropout': '#f28e2b', 'changed': '#b07aa1', 'mix point': '#e15759'}
+
+def model_leaves(model:nn.Module # Any PyTorch model
+                )->list: # [(name, module)] of the modules without children
+    "The model's leaf modules, in the order its forward calls them for a `torch.fx.GraphModule`, else in definition order"
+    if isinstance(model, torch.fx.GraphModule):
+        out, seen = [], set()
+        for n in model.graph.nodes:
+            if n.op != 'call_module' or n.target in seen: continue
+            seen.add(n.target)
+            m = model.get_submodule(n.target)
+            out += [(f"{n.target}.{k}" if k else n.target, c) for k, c in m.named_modules(remove_duplicate=False) if not next(c.children(), None)]
+        return out
+    # a module used twice (fastai's TabularModel shares one ReLU between its blocks) is listed at each place
+    return [(k, m) for k, m in model.named_modules(remove_duplicate=False) if k and not next(m.children(), None)] or [('', model)]
+
+def show_layers(model:nn.Module, # Any PyTorch model
+                marks:dict|None=None, # {module name: tag}: tagged leaves are coloured (a name above leaves tags all of them)
+                ax=None, # A matplotlib axis to draw on (default: a new figure)
+                per_row:int=8, # Boxes per row
+                figsize:tuple|None=None, # Size of the new figure
+                title:str|None=None, # Title of the diagram
+                colors:dict|None=None): # {tag: colour} (default `LAYER_COLORS`, then matplotlib's cycle)
+    "The model's layers as a compact diagram, one box per leaf module in call order; marked layers coloured, with a legend"
+    check_arg(isinstance(model, nn.Module), 'model', type(model).__name__, 'a torch nn.Module', TypeError)
+    check_arg(isinstance(per_row, int) and per_row > 0, 'per_row', per_row, 'a positive number of boxes')
+    leaves, marks = model_leaves(model), dict(marks or {})
+    tags = {}
+    for name, tag in marks.items():
+        hit = [k for k, _ in leaves if k == name or k.startswith(name + '.') or not name]
+        for k in hit: tags.setdefault(k, tag)
+    palette = {**LAYER_COLORS, **(colors or {})}
+    extra = iter(plt.rcParams['axes.prop_cycle'].by_key()['color'])
+    for t in dict.fromkeys(tags.values()):
+        if t not in palette: palette[t] = next(extra)
+    rows = math.ceil(len(leaves) / per_row)
+    if ax is None: _, ax = plt.subplots(figsize=figsize or (min(per_row, len(leaves)) * 1.45 + .3, rows * .85 + .6))
+    for i, (name, m) in enumerate(leaves):
+        r, c = divmod(i, per_row)
+        x, y = c * 1.45, -r * .85
+        tag = tags.get(name)
+        ax.add_patch(FancyBboxPatch((x, y), 1.2, .55, boxstyle='round,pad=0.02', linewidth=1.8 if tag else .8,
+                                    facecolor=palette[tag] if tag else '#f2f2f2', edgecolor='black' if tag else '0.6'))
+        ax.text(x + .6, y + .36, type(m).__name__[:16], ha='center', va='center', fontsize=6.5, weight='bold' if tag else 'normal')
+        ax.text(x + .6, y + .14, name[-16:], ha='center', va='center', fontsize=6, color='0.25')
+        if c < per_row - 1 and i < len(leaves) - 1: ax.plot([x + 1.22, x + 1.43], [y + .27] * 2, color='0.4', lw=.8)
+    ax.set_xlim(-.1, min(per_row, len(leaves)) * 1.45); ax.set_ylim(-(rows - 1) * .85 - .15, .75)
+    ax.set_aspect('equal'); ax.axis('off')
+    used = list(dict.fromkeys(tags.values()))
+    if used: ax.legend(handles=[Patch(facecolor=palette[t], edgecolor='black', label=t) for t in used], loc='lower left',
+                       bbox_to_anchor=(0, 1), ncol=len(used), fontsize=7, frameon=False)
+    if title: ax.set_title(title, fontsize=9, loc='right')
+    return ax
+
+# %% ../nbs/01_core.ipynb #5f37d70b
+def plot_evidence(table:pd.DataFrame, # Rows: variants (one or two index levels); columns: (metric, 'mean') and (metric, 'std')
+                  cols=('valid_loss', 'gap'), # Metrics to plot, one panel each
+                  n_seeds:int|None=None, # Seeds behind each mean, for the axis labels
+                  figsize:tuple|None=None, # Size of the figure
+                  ref:int|None=0): # Row (within each group) drawn as a dashed reference line, or None
+    "An evidence table of several seeds as a plot: mean ± std of each metric per variant; one row of panels per group of a two-level index"
+    check_arg(isinstance(table, pd.DataFrame) and table.columns.nlevels == 2, 'table', type(table).__name__,
+              "a DataFrame with (metric, 'mean'/'std') columns, as `df.groupby(...)[metrics].agg(['mean', 'std'])` makes")
+    cols = [cols] if isinstance(cols, str) else list(cols)
+    missing = [c for c in cols if (c, 'mean') not in table.columns]
+    check_arg(not missing, 'cols', cols, f"metrics of the table: {list(dict.fromkeys(table.columns.get_level_values(0)))}")
+    groups = list(dict.fromkeys(table.index.get_level_values(0))) if table.index.nlevels == 2 else [None]
+    nr = len(groups)
+    fig, axs = plt.subplots(nr, len(cols), figsize=figsize or (4.2 * len(cols), 0.35 * len(table) / nr * nr + 1.1 * nr + .4), squeeze=False)
+    spread = 'std' if n_seeds is None else f"std over {n_seeds} seeds"
+    for g, row in zip(groups, axs):
+        t = table if g is None else table.xs(g, level=0)
+        names = [str(i) for i in t.index]
+        y = np.arange(len(t))[::-1]
+        for ax, c in zip(row, cols):
+            m, s = t[(c, 'mean')].values, t[(c, 'std')].fillna(0).values if (c, 'std') in t.columns else None
+            ax.errorbar(m, y, xerr=s, fmt='o', color='C0', ecolor='C0', capsize=3)
+            if ref is not None and len(t) > 1: ax.axvline(m[ref], color='0.5', ls='--', lw=.8)
+            ax.set_yticks(y); ax.set_yticklabels(names if c == cols[0] else [''] * len(names), fontsize=8)
+            ax.set_title(f"{c}{'' if g is None else f' · {g}'}", fontsize=9); ax.grid(axis='x', alpha=.3)
+            ax.set_xlabel(f"mean ± {spread}", fontsize=8); ax.tick_params(axis='x', labelsize=8)
+            ax.set_ylim(-.6, len(t) - .4)
+    fig.tight_layout()
+    return fig

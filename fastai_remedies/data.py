@@ -9,15 +9,16 @@ import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
 from fastai.vision.data import ImageBlock
-from fastai.vision.core import PILImageBW
+from fastai.vision.core import PILImageBW, TensorImageBW
 from fastai.vision.augment import Resize
 from fastai.tabular.all import TabularPandas, TabularDataLoaders, Normalize as TabNormalize, tabular_learner, tabular_config
 from fastai.text.all import TextBlock
-from .core import check_arg
+from .core import check_arg, is_int_arg, is_num_arg
 
 # %% auto #0
-__all__ = ['TABULAR_DATASETS', 'CLAS_TOPICS', 'DATASETS', 'digits_dls', 'tabular_dls', 'python_docs_df', 'text_lm_dls',
-           'python_docs_paragraphs', 'text_clas_dls', 'get_dls', 'mlp', 'baseline_learner']
+__all__ = ['TABULAR_DATASETS', 'CLAS_TOPICS', 'DATASETS', 'DecodedDL', 'DecodedDatasets', 'digits_dls', 'tabular_dls',
+           'python_docs_df', 'text_lm_dls', 'python_docs_paragraphs', 'text_clas_dls', 'get_dls', 'mlp',
+           'baseline_learner']
 
 # %% ../nbs/00_data.ipynb #04698633
 @functools.lru_cache(None)
@@ -26,10 +27,51 @@ def _digits():
     d = load_digits()
     return (d.images*(255/16)).round().astype(np.uint8), d.target.astype(np.int64)
 
+@functools.lru_cache(None)
+def _digits_at(size):
+    "Every digit as fastai's item pipeline makes it at side `size` (`Resize`, then `ToTensor`): uint8, (1797, 1, size, size)"
+    imgs, _ = _digits()
+    if size == 8: return torch.from_numpy(imgs).unsqueeze(1)  # `ToTensor` of an 8×8 'L' image, without PIL
+    tfms = Pipeline([Resize(size), ToTensor()], split_idx=1)
+    return torch.stack([tfms(PILImageBW.create(im)) for im in imgs]).as_subclass(Tensor)
+
 def _split_idxs(n, n_train, n_valid, seed):
     "Deterministic random train/valid positions for `n` items"
     perm = np.random.RandomState(seed).permutation(n)
     return perm[:n_train], perm[n_train:n_train+n_valid]
+
+# %% ../nbs/00_data.ipynb #c45e9360
+class DecodedDL(TfmdDL):
+    "A `TfmdDL` that serves a `DecodedDatasets` by indexing its decoded tensors once per batch (other datasets item by item)"
+    def create_batches(self, samps):
+        ds = self.dataset
+        if not isinstance(ds, DecodedDatasets) or ds.decoded is None or self.bs is None:
+            yield from super().create_batches(samps); return
+        rows = ds.rows[torch.as_tensor(list(samps), dtype=torch.long)]
+        if self.drop_last: rows = rows[:len(rows)//self.bs*self.bs]
+        parts = [(t.as_subclass(Tensor), type(t)) for t in ds.decoded]  # index plain tensors: fastai's typed dispatch costs more than the copy
+        for r in rows.split(self.bs): yield tuple(t[r].as_subclass(typ) for t, typ in parts)
+
+class DecodedDatasets(Datasets):
+    "A fastai `Datasets` whose items are also held decoded, one stacked tensor per element of an item, for `DecodedDL`"
+    _dl_type = DecodedDL
+    def __init__(self, items=None, tfms=None, tls=None, n_inp=None, dl_type=None,
+                 decoded=None, # Tensors with one row per decoded item (the `after_item` output of each element), or None
+                 rows=None, # Row of `decoded` holding each item (default: item `i` is row `i`)
+                 **kwargs # Passed to `Datasets`
+                ):
+        super().__init__(items, tfms=tfms, tls=tls, n_inp=n_inp, dl_type=dl_type, **kwargs)
+        self.decoded = None if decoded is None else tuple(decoded)
+        self.rows = None if decoded is None else torch.arange(len(self)) if rows is None else torch.as_tensor(rows, dtype=torch.long)
+        if self.rows is not None: check_arg(len(self.rows) == len(self), 'rows', f'{len(self.rows)} rows', f'one row per item ({len(self)})')
+
+    def view(self, idxs, split_idx=None)->DecodedDatasets:
+        "The items at positions `idxs`, with the transforms of split `split_idx`, sharing the decoded tensors"
+        idxs = [int(i) for i in idxs]
+        return type(self)(tls=[tl._new(tl._get(idxs), split_idx=split_idx) for tl in self.tls], n_inp=self.n_inp,
+                          decoded=self.decoded, rows=None if self.decoded is None else self.rows[idxs])
+    def subset(self, i): return self.view(self.splits[i], split_idx=i)
+    def new_empty(self): return type(self)(tls=[tl.new_empty() for tl in self.tls], n_inp=self.n_inp)  # exported without data
 
 # %% ../nbs/00_data.ipynb #50ac6dc6
 def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,797 feed the validation set)
@@ -38,30 +80,46 @@ def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,7
                size:int=8, # Side of the images fed to the model (resized from 8×8 when different)
                bs:int=64, # Batch size
                seed:int=42, # Seed of the train/valid split
-               item_tfms=None, # Extra item transforms (e.g. augmentation), applied after the resize
+               item_tfms=None, # Extra item transforms (e.g. augmentation), applied after the resize (per-item path only)
                batch_tfms=None, # Extra batch transforms, applied before normalisation
                num_workers:int=0, # DataLoader worker processes
-               **kwargs # Passed to `DataBlock.dataloaders`
+               fast:bool|None=None, # Serve batches from decoded tensors (None: unless `item_tfms` ask for the per-item path)
+               **kwargs # Passed to `DataBlock.dataloaders` / `Datasets.dataloaders`
               )->DataLoaders:
     "Image `DataLoaders` over sklearn's handwritten digits"
     imgs, targs = _digits()
     n = len(imgs)
-    check_arg(isinstance(n_train, (int,np.integer)) and 0 < n_train < n, 'n_train', n_train, f'an integer in 1..{n-1}')
-    check_arg(isinstance(n_valid, (int,np.integer)) and 0 < n_valid <= n-n_train, 'n_valid', n_valid,
+    check_arg(is_int_arg(n_train, 1, n-1), 'n_train', n_train, f'an integer in 1..{n-1}')
+    check_arg(is_int_arg(n_valid, 1, n-n_train), 'n_valid', n_valid,
               f'an integer in 1..{n-n_train} (1,797 digits minus n_train={n_train})')
-    check_arg(isinstance(size, (int,np.integer)) and size >= 1, 'size', size, 'a positive integer')
-    check_arg(isinstance(n_test, (int,np.integer)) and 0 <= n_test <= n-n_train-n_valid, 'n_test', n_test,
+    check_arg(is_int_arg(size, 1), 'size', size, 'a positive integer')
+    check_arg(is_int_arg(bs, 1, n_train), 'bs', bs, f'an integer in 1..n_train={n_train} (fastai drops the last partial training batch)')
+    check_arg(fast in (None, True, False), 'fast', fast, 'None, True or False')
+    check_arg(not (fast and item_tfms), 'fast', fast, 'False or None with `item_tfms` (item transforms run item by item)')
+    check_arg(is_int_arg(n_test, 0, n-n_train-n_valid), 'n_test', n_test,
               f'an integer in 0..{n-n_train-n_valid} (1,797 digits minus n_train and n_valid)')
     tr, va = _split_idxs(n, n_train, n_valid, seed)
     te = np.random.RandomState(seed).permutation(n)[n_train+n_valid:n_train+n_valid+n_test]   # after train and valid
-    items = [(imgs[i], int(targs[i])) for i in np.concatenate([tr, va])]
+    test_items = [(imgs[i], int(targs[i])) for i in te]   # for `dls.test_dl(dls.test_items, with_labels=True)`
+    pos = np.concatenate([tr, va])
+    items = [(imgs[i], int(targs[i])) for i in pos]
     stats = imgs[tr].astype(np.float32)/255
     itfms = ([] if size == 8 else [Resize(size)]) + L(item_tfms)
     btfms = L(batch_tfms) + [Normalize.from_stats([stats.mean()], [stats.std()], cuda=False)]
     dblock = DataBlock(blocks=(ImageBlock(PILImageBW), CategoryBlock), get_x=ItemGetter(0), get_y=ItemGetter(1),
                        splitter=IndexSplitter(range(n_train, n_train+n_valid)), item_tfms=itfms, batch_tfms=btfms)
-    dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
-    dls.test_items = [(imgs[i], int(targs[i])) for i in te]   # `dls.test_dl(dls.test_items, with_labels=True)`
+    if not ifnone(fast, not item_tfms):
+        dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
+        dls.test_items = test_items
+        return dls
+    dsets = dblock.datasets(items)
+    y = torch.tensor([dsets.vocab.o2i.get(int(t), -1) for t in targs[pos]])
+    # a validation label missing from the training labels: the per-item path raises fastai's own error when it is read
+    decoded = (TensorImageBW(_digits_at(size)[pos]), TensorCategory(y)) if (y >= 0).all() else None
+    dsets = DecodedDatasets(tls=dsets.tls, n_inp=dsets.n_inp, decoded=decoded)
+    dls = dsets.dataloaders(bs=bs, num_workers=num_workers, after_item=dblock.item_tfms, after_batch=dblock.batch_tfms,
+                            **{**dblock.dls_kwargs, **kwargs})
+    dls.test_items = test_items
     return dls
 
 # %% ../nbs/00_data.ipynb #acc76cf5
@@ -87,13 +145,15 @@ def tabular_dls(name:str='breast_cancer', # One of `TABULAR_DATASETS`
                )->DataLoaders:
     "Tabular `DataLoaders` over one of sklearn's small tables"
     check_arg(name in TABULAR_DATASETS, 'name', name, f'one of {list(TABULAR_DATASETS)}')
-    check_arg(0 < valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
+    check_arg(is_num_arg(valid_pct, 0, 1, lo_open=True) and valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
     check_arg(0 <= test_pct < 1-valid_pct, 'test_pct', test_pct, f'a fraction in [0, {1-valid_pct:g}) (1 - valid_pct)')
     df = _table(name)
     n = len(df); n_valid, n_test = int(round(n*valid_pct)), int(round(n*test_pct))
+    check_arg(1 <= n_valid < n, 'valid_pct', valid_pct, f'a fraction giving 1..{n-1} validation rows of the {n} of {name!r}')
     n_train = ifnone(n_train, n-n_valid-n_test)
-    check_arg(isinstance(n_train, (int,np.integer)) and 0 < n_train <= n-n_valid-n_test, 'n_train', n_train,
+    check_arg(is_int_arg(n_train, 1, n-n_valid-n_test), 'n_train', n_train,
               f'an integer in 1..{n-n_valid-n_test} for {name!r} with valid_pct={valid_pct}, test_pct={test_pct}')
+    check_arg(is_int_arg(bs, 1, n_train), 'bs', bs, f'an integer in 1..n_train={n_train} (fastai drops the last partial training batch)')
     tr, va = _split_idxs(n, n_train, n_valid, seed)
     te = np.random.RandomState(seed).permutation(n)[n-n_test:] if n_test else []   # the split permutation's last rows
     test_df = df.iloc[te].reset_index(drop=True)
@@ -121,11 +181,15 @@ def text_lm_dls(valid_pct:float=0.2, # Fraction of topics held out for validatio
                 **kwargs # Passed to `DataBlock.dataloaders`
                )->DataLoaders:
     "Language-model `DataLoaders` over the Python documentation"
-    check_arg(0 < valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
+    check_arg(is_num_arg(valid_pct, 0, 1, lo_open=True) and valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
+    check_arg(is_int_arg(bs, 1), 'bs', bs, 'a positive integer')
+    check_arg(is_int_arg(seq_len, 1), 'seq_len', seq_len, 'a positive integer')
     df = python_docs_df()
     dblock = DataBlock(blocks=TextBlock.from_df('text', is_lm=True, seq_len=seq_len, min_freq=min_freq, n_workers=0),
                        get_x=ColReader('text'), splitter=RandomSplitter(valid_pct, seed=seed))
-    return dblock.dataloaders(df, bs=bs, seq_len=seq_len, num_workers=num_workers, **kwargs)
+    # `cache`: fastai's LMDataLoader numericalizes a document at each access and keeps only 2; keeping all of them
+    # (65k tokens) numericalizes each document once per DataLoader instead of once per epoch — same batches
+    return dblock.dataloaders(df, bs=bs, seq_len=seq_len, num_workers=num_workers, **{'cache': len(df), **kwargs})
 
 # %% ../nbs/00_data.ipynb #e2ae2c8f
 CLAS_TOPICS = ('specialnames', 'compound', 'types', 'string-methods')
@@ -151,8 +215,13 @@ def text_clas_dls(topics=CLAS_TOPICS, # Topics to classify paragraphs into
                   **kwargs # Passed to `DataBlock.dataloaders`
                  )->DataLoaders:
     "Text-classification `DataLoaders`: paragraphs of the Python documentation, labelled with their topic"
-    check_arg(0 < valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
+    check_arg(is_num_arg(valid_pct, 0, 1, lo_open=True) and valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
+    check_arg(isinstance(topics, (list, tuple)) and len(set(topics)) >= 2, 'topics', topics,
+              'a list of at least two different topic names (each topic is a class)')
     df = python_docs_paragraphs(topics)
+    n_valid = int(valid_pct*len(df))   # fastai's RandomSplitter
+    check_arg(n_valid >= 1, 'valid_pct', valid_pct, f'a fraction giving at least one of the {len(df)} paragraphs to validation')
+    check_arg(is_int_arg(bs, 1, len(df)-n_valid), 'bs', bs, f'an integer in 1..{len(df)-n_valid} (the training paragraphs)')
     dblock = DataBlock(blocks=(TextBlock.from_df('text', seq_len=seq_len, min_freq=min_freq, n_workers=0), CategoryBlock),
                        get_x=ColReader('text'), get_y=ColReader('label'), splitter=RandomSplitter(valid_pct, seed=seed))
     return dblock.dataloaders(df, bs=bs, seq_len=seq_len, num_workers=num_workers, **kwargs)
@@ -166,6 +235,8 @@ def get_dls(name:str, # One of `DATASETS`
            )->DataLoaders:
     "`DataLoaders` of the embedded dataset `name`"
     check_arg(name in DATASETS, 'name', name, f'one of {list(DATASETS)}')
+    if name == 'digits': check_arg('valid_pct' not in kwargs, 'valid_pct', kwargs.get('valid_pct'),
+                                   "left out for 'digits', whose split is `n_train`/`n_valid` items (see `digits_dls`)", TypeError)
     return digits_dls(seed=seed, **kwargs) if name == 'digits' else tabular_dls(name, seed=seed, **kwargs)
 
 # %% ../nbs/00_data.ipynb #aa8411a7

@@ -9,8 +9,8 @@ import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.core import TabularPandas
-from .core import check_arg, preserve_rng
-from .rungs import active_remedies, data_kind, diagnosis, next_rung
+from .core import check_arg, is_int_arg, is_num_arg, preserve_rng
+from .rungs import active_remedies, data_kind, diagnosis, next_rung, loaded_types
 
 # %% auto #0
 __all__ = ['PHASES', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'GapMonitor']
@@ -26,6 +26,8 @@ def valid_view(ds, # A training dataset (`dls.train_ds`)
                idxs): # Positions of the items to keep
     "The items `idxs` of `ds`, processed with the validation transforms"
     idxs = [int(i) for i in idxs]
+    # the embedded digits' `DecodedDatasets` keeps its decoded tensors (looked up, not imported: gap needs no data stack)
+    if isinstance(ds, loaded_types('fastai_remedies.data', 'DecodedDatasets')): return ds.view(idxs, split_idx=1)
     if isinstance(ds, Datasets): return Datasets(tls=[tl._new(tl._get(idxs), split_idx=1) for tl in ds.tls], n_inp=ds.n_inp)
     if isinstance(ds, TfmdLists): return ds._new(ds._get(idxs), split_idx=1)
     if isinstance(ds, TabularPandas): return ds.iloc[idxs]
@@ -38,8 +40,8 @@ def subset_idxs(n:int, # Number of items available
                 name:str='n_items'): # Parameter name used in messages
     "Sorted random positions of `n_items` out of `n`; `n_items` larger than `n` is clipped with a warning"
     check_arg(n > 0, 'dls.train', f'{n} items', 'a training set with at least one item')
-    check_arg(n_items is None or (isinstance(n_items, (int,np.integer)) and n_items > 0), name, n_items,
-              'None or a positive integer')
+    check_arg(n_items is None or is_int_arg(n_items, 1), name, n_items, 'None or a positive integer')
+    check_arg(is_int_arg(seed, 0, 2**32-1), 'seed', seed, 'an integer in [0, 2**32)')
     if n_items is None or n_items >= n:
         if n_items is not None and n_items > n:
             warn(f"`{name}`={n_items} is larger than the training set ({n} items): using all {n}")
@@ -54,6 +56,7 @@ def honest_dl(dls:DataLoaders, # The Learner's `DataLoaders`
               shuffle:bool=False, # Shuffle the subset at each pass
               name:str='n_items'): # Parameter name used in messages
     "A `DataLoader` over a fixed random subset of the training items, with validation transforms"
+    check_arg(bs is None or is_int_arg(bs, 1), 'bs', bs, 'None or a positive integer')
     train_ds = dls.train.dataset
     idxs = subset_idxs(len(train_ds), n_items, seed, name)
     tmpl = dls.loaders[1] if len(dls.loaders) > 1 else dls.train
@@ -140,17 +143,20 @@ class GapMonitor(Callback):
         cache_mb:float=256., # Cache the subset's batches when they take at most this many MB (0: never)
         **kwargs # Phase rule settings, passed to `epoch_phase`: warmup, patience, min_delta, gl_max, pq_max, strip, gap_tol, max_stale
     ):
-        check_arg(n_items is None or (isinstance(n_items, (int,np.integer)) and n_items > 0), 'n_items', n_items,
-                  'None or a positive integer')
+        check_arg(n_items is None or is_int_arg(n_items, 1), 'n_items', n_items, 'None or a positive integer')
+        check_arg(is_int_arg(seed, 0, 2**32-1), 'seed', seed, 'an integer in [0, 2**32)')
+        check_arg(isinstance(monitor, str), 'monitor', monitor, 'a Recorder column name (a str)', TypeError)
+        check_arg(comp is None or callable(comp), 'comp', comp, 'None, np.less or np.greater (a function of two values)', TypeError)
+        check_arg(isinstance(restore_best, bool), 'restore_best', restore_best, 'True or False')
         check_arg(on_overfit in (None, 'warn', 'stop'), 'on_overfit', on_overfit, "None, 'warn' or 'stop'")
-        check_arg(isinstance(cache_mb, (int,float)) and cache_mb >= 0, 'cache_mb', cache_mb, 'a number >= 0')
+        check_arg(is_num_arg(cache_mb, 0), 'cache_mb', cache_mb, 'a number >= 0')
         for k in kwargs: check_arg(k in _PHASE_KW, 'GapMonitor keyword', k, f'one of {list(_PHASE_KW)}', TypeError)
         self.phase_kw = {**_PHASE_KW, **kwargs}
         for k in ('warmup', 'patience', 'strip', 'max_stale'):
             v = self.phase_kw[k]
-            check_arg(isinstance(v, (int,np.integer)) and v >= (k != 'warmup'), k, v, f"an integer >= {int(k != 'warmup')}")
+            check_arg(is_int_arg(v, int(k != 'warmup')), k, v, f"an integer >= {int(k != 'warmup')}")
         for k in ('min_delta', 'gl_max', 'pq_max', 'gap_tol'):
-            check_arg(isinstance(self.phase_kw[k], (int,float)) and self.phase_kw[k] >= 0, k, self.phase_kw[k], 'a number >= 0')
+            check_arg(is_num_arg(self.phase_kw[k], 0), k, self.phase_kw[k], 'a number >= 0')
         if comp is None: comp = np.less if monitor == 'gap' or 'loss' in monitor or 'error' in monitor else np.greater
         store_attr('n_items,seed,monitor,comp,on_overfit,restore_best,cache_mb')
         self.rows, self.best_value, self.best_epoch, self.idxs = [], None, None, None
@@ -220,7 +226,8 @@ class GapMonitor(Callback):
         "Keep the best weights; warn or stop on overfitting; stop on divergence"
         if not self.rows or self.rows[-1]['epoch'] != self.epoch or self._honest is None: return
         val, phase = _num(self.learn.recorder.values[-1][self._mon_idx]), self.rows[-1]['phase']
-        if math.isfinite(val) and (self.best_value is None or self.comp(val, self.best_value)):
+        # a diverged epoch (NaN/inf loss) is never the best, even when `monitor` is a metric that stays finite
+        if math.isfinite(val) and phase != 'diverged' and (self.best_value is None or self.comp(val, self.best_value)):
             self.best_value, self.best_epoch = val, self.epoch
             self._best_state = {k: v.detach().to('cpu', copy=True) for k, v in self.learn.model.state_dict().items()}
         if phase == 'diverged':
@@ -330,6 +337,7 @@ def plot(self:GapMonitor, figsize=(8, 4.5)):
     "Honest train, Recorder train, valid and gap per epoch, with the phases shaded; returns the figure"
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
+    check_arg(len(self.rows) > 0, 'GapMonitor.plot', 'no epoch recorded', 'called after a fit with this GapMonitor')
     df = self.table
     fig, ax = plt.subplots(figsize=figsize)
     colors = dict(underfit='#deebf7', fitting='#e5f5e0', overfit='#fde0dd', diverged='#d9d9d9')

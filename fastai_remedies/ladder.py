@@ -19,7 +19,7 @@ from .arch import remedy_learner
 from .trials import Trials, Trial, DataSpec, run_trial, recipe_key, check_test_split, summarize
 
 # %% auto #0
-__all__ = ['Step', 'RemedyLadder', 'mix_candidates', 'LadderResult', 'awd_experiment']
+__all__ = ['Step', 'RemedyLadder', 'mix_candidates', 'LadderResult', 'awd_experiment', 'plot_awd_experiment']
 
 # %% ../nbs/50_ladder.ipynb #1abe2016
 class Step:
@@ -450,9 +450,9 @@ def awd_experiment(presets=('none', 'light', 'fastai', 'merity-wt2', 'heavy'), #
                    n_items:int=24, # Documents in GapMonitor's honest subset
                    seed:int=0, # Seed of the split and of training
                   )->pd.DataFrame:
-    "Train the same AWD-LSTM language model on the Python docs with each preset; honest train and valid perplexity, gap"
+    "Train the same AWD-LSTM language model on the Python docs with each preset; honest train and valid perplexity, gap (per epoch in `.attrs['curves']`)"
     sizes = ifnone(sizes, dict(emb_sz=64, n_hid=192, n_layers=2))
-    rows = []
+    rows, curves = [], {}
     for preset in presets:
         set_seed(seed)
         dls = _lm_dls(bs, seed)
@@ -467,9 +467,33 @@ def awd_experiment(presets=('none', 'light', 'fastai', 'merity-wt2', 'heavy'), #
                          best_valid_ppl=math.exp(gm.table.valid_loss.min()), gap=r['gap'],
                          valid_accuracy=r['valid_accuracy'], phase=r['phase'], seconds=time.time()-start,
                          diagnosis=gm.diagnose()))
-    return pd.DataFrame(rows).set_index('preset')
+        curves[preset] = dict(valid_ppl=np.exp(gm.table.valid_loss.values).tolist(),
+                              honest_train_ppl=np.exp(gm.table.honest_loss.values).tolist())
+    res = pd.DataFrame(rows).set_index('preset')
+    res.attrs['curves'] = curves   # the per-epoch values, for `plot_awd_experiment`
+    return res
 
 @functools.lru_cache(None)
 def _lm_dls(bs, seed):
     from fastai_remedies.data import text_lm_dls
     return text_lm_dls(bs=bs, seed=seed)
+
+# %% ../nbs/50_ladder.ipynb #b2569d4c
+def plot_awd_experiment(res:pd.DataFrame, # What `awd_experiment` returned (its `attrs['curves']` hold the per-epoch values)
+                        figsize:tuple=(10, 3.4)): # Size of the figure
+    "Valid and honest train perplexity per epoch of each preset of an `awd_experiment`, and the honest gap"
+    curves = getattr(res, 'attrs', {}).get('curves')
+    check_arg(bool(curves), 'res', type(res).__name__, "the DataFrame `awd_experiment` returned (with attrs['curves'])")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=figsize)
+    for i, (p, c) in enumerate(curves.items()):
+        ep = np.arange(1, len(c['valid_ppl']) + 1)
+        a1.plot(ep, c['valid_ppl'], '-o', color=f"C{i}", ms=3, label=f"{p} valid")
+        a1.plot(ep, c['honest_train_ppl'], '--', color=f"C{i}", lw=1)
+        a2.plot(ep, np.log(c['valid_ppl']) - np.log(c['honest_train_ppl']), '-o', color=f"C{i}", ms=3, label=p)
+    a1.set_xlabel('epoch'); a1.set_ylabel('perplexity')
+    a1.set_title('valid (solid) and honest train (dashed) perplexity', fontsize=9); a1.legend(fontsize=7)
+    a2.axhline(0, color='0.5', lw=.8); a2.set_xlabel('epoch'); a2.set_ylabel('valid − honest train loss')
+    a2.set_title('honest gap', fontsize=9); a2.legend(fontsize=7)
+    for a in (a1, a2): a.grid(alpha=.3); a.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    fig.tight_layout()
+    return fig

@@ -12,8 +12,9 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.schedule import SchedCos, SchedLin, SchedExp, SchedNo, combine_scheds
 import copy as _copy
-from .core import check_arg, is_int
+from .core import check_arg, is_int, is_int_arg
 from .pairing import Pairing
+from .fast import beta_draws, writable, PlainState
 
 # %% auto #0
 __all__ = ['MIX_MODES', 'PARTNERS', 'LABEL_MODES', 'check_sched', 'sample_lam', 'partners', 'cut_boxes', 'Cut', 'MixPlan',
@@ -53,20 +54,12 @@ def _check_common(alpha, prob, mode, partner, labels, label_smoothing, off_tail)
               'off_tail', off_tail, "0 (mix to the end), an int ≥ 1 (last epochs) or a float in (0, 1) (last fraction of training)")
 
 # %% ../nbs/20_mix.ipynb #8578da70
-@functools.lru_cache(64)
-def _beta(alpha:float): return Beta(torch.tensor(alpha), torch.tensor(alpha), validate_args=False)
-
-@functools.lru_cache(64)
-def _conc(alpha:float): return torch.tensor([alpha, alpha])
-
 def sample_lam(alpha:float, # Beta(alpha, alpha) concentration, > 0
                n:int, # How many λ to draw
                max_lam:bool=False # Fold λ to max(λ, 1-λ), as fastai's MixUp does
               )->Tensor: # float32 tensor of shape (n,), on the CPU
     "Draw `n` mixing weights λ ~ Beta(`alpha`, `alpha`)"
-    if hasattr(torch, '_sample_dirichlet'):   # what `Beta.sample` runs, without its per-call Python overhead
-        lam = torch._sample_dirichlet(_conc(float(alpha)).expand(n, 2)).select(-1, 0)
-    else: lam = _beta(float(alpha)).sample((n,))
+    lam = beta_draws(alpha, n)
     return torch.maximum(lam, 1-lam) if max_lam else lam
 
 # %% ../nbs/20_mix.ipynb #c538ba55
@@ -197,16 +190,12 @@ class MixPlan:
         "Mix `t` (inputs: `lead`=2 for (n, C, *spatial); dense targets: `lead`=1 for (n, *spatial))"
         if self.one_box and self.is_spatial(t, lead):
             sl = (slice(None),)*(t.ndim - len(self.spatial)) + tuple(slice(l, h) for l, h in zip(self.lo[0].tolist(), self.hi[0].tolist()))
-            t = t if _owns(t) else t.clone()
+            t = t if writable(t) else t.clone()
             t[sl] = self.partner_of(t[sl])
             return t
         tp, w = self.partner_of(t), self.weight(t, lead)
         if not t.is_floating_point(): return torch.where(w == 0, tp, t)   # integer masks can only be pasted
-        return torch.lerp(tp, t, w, out=t) if _owns(t) else torch.lerp(tp, t, w)
-
-def _owns(t:Tensor)->bool:
-    "Whether `t` may be mixed in place: it is not a view of another tensor (a dataset's storage) and needs no grad"
-    return t._base is None and not t.requires_grad
+        return torch.lerp(tp, t, w, out=t) if writable(t) else torch.lerp(tp, t, w)
 
 # %% ../nbs/20_mix.ipynb #01d9277f
 def _inner_loss(lf): return getattr(lf, 'func', lf)  # fastai's flattened losses keep the PyTorch loss in `.func`
@@ -269,14 +258,11 @@ def mix_losses(lf_none, # Loss returning per-item losses (reduction='none')
     return num.sum() / torch.lerp(w2.reshape(n, -1), w1.reshape(n, -1), W).sum()
 
 # %% ../nbs/20_mix.ipynb #10240a16
-class MixCallback(Callback):
+class MixCallback(PlainState, Callback):
     "Base of the input-level mixing callbacks: options, schedules, clean tail, labels and loss; subclasses draw the plan"
     order, run_valid = 90, False
+    # per-batch state, set past fastai's check that an attribute does not shadow the Learner's (`PlainState`)
     _batch_attrs = frozenset({'_plan', '_y2', '_orig_lf', '_lf_none', '_red', '_mode', 'last_plan'})
-    def __setattr__(self, name, value):
-        # per-batch state skips fastai's check that an attribute does not shadow the Learner's (~10 µs per write)
-        if name in self._batch_attrs: object.__setattr__(self, name, value)
-        else: super().__setattr__(name, value)
 
     def __init__(self,
                  alpha:float|Callable=1., # λ ~ Beta(alpha, alpha); a number > 0 or a schedule of training progress
@@ -320,7 +306,8 @@ class MixCallback(Callback):
         "Drop any state of an earlier fit and check no other mixing callback would mix the same batch"
         _heal_loss(self.learn)
         self._clear()
-        others = [type(cb).__name__ for cb in self.learn.cbs if isinstance(cb, MixCallback) and cb is not self]
+        others = [type(cb).__name__ for cb in self.learn.cbs if cb is not self and (isinstance(cb, MixCallback) or   # or fastai's own:
+                  any(k.__name__ == 'MixHandler' and k.__module__ == 'fastai.callback.mixup' for k in type(cb).__mro__))]
         if others: raise ValueError(f"`cbs` must hold one input-mixing callback; got {type(self).__name__} and {others}")
         if self.pairing is not None: self.pairing.setup(self.learn)
 
@@ -365,8 +352,16 @@ class MixCallback(Callback):
         eps = self.label_smoothing
         if mode == 'onehot':
             c = self.num_classes or getattr(self.learn.dls, 'c', None)
-            check_arg(isinstance(c, int) and c > 1, 'num_classes', c, "the number of classes (an int > 1) for labels='onehot'")
-            y = F.one_hot(y.long(), c).float()
+            check_arg(is_int_arg(c, 2), 'num_classes', c, "the number of classes (an int > 1) for labels='onehot'")
+            lf = self.learn.loss_func
+            check_arg(not (isinstance(lf, BaseLoss) and lf.flatten), 'labels', 'onehot',
+                      f"used with a loss that takes class-probability targets, e.g. loss_func=nn.CrossEntropyLoss(); "
+                      f"fastai's {type(lf).__name__} flattens the targets into class indices: use it with labels='loss' (the default)", TypeError)
+            try: y = F.one_hot(y.long(), c).float()
+            except RuntimeError:   # (torch checks the range itself: no extra pass on the happy path)
+                lo, hi = int(y.min()), int(y.max())
+                check_arg(False, 'labels', f'class {hi if hi >= c else lo}', f"class indices in 0..{c-1} ({c} classes: "
+                          "`num_classes`, else `dls.c`) for labels='onehot'")
         if not eps: return y
         return y*(1-eps) + (0.5*eps if mode == 'multilabel' else eps/y.shape[-1])
 
@@ -405,6 +400,9 @@ class MixCallback(Callback):
     def after_fit(self):
         "Nothing of this fit is kept (the callback pickles small with `learn.export`)"
         self._restore(); self._clear()
+    def after_failure(self):
+        "Whatever else stopped the fit (an exception, Ctrl-C: see `core.after_failure`): as `after_fit`"
+        self.after_fit()
 
 def _plain(t):
     "`t` as a plain `torch.Tensor` (fastai's `TensorBase` subclasses dispatch every op through `__torch_function__`)"
@@ -470,7 +468,8 @@ def draw_plan(n:int, # Batch size
         perm = partners(n, partner)
         if not cut: return MixPlan(perm, lam.expand(n), how=partner, scalar=lam.item())
         lo, hi, lc = cut_boxes(lam, spatial, minmax)
-        return MixPlan(perm, (lc if correct_lam or minmax else lam).expand(n), Cut.ALL, lo, hi, spatial, one_box=True, how=partner)
+        # without `correct_lam` the label weight is the drawn λ, but a box of no pixel (inputs too small) mixes no label
+        return MixPlan(perm, (lc if correct_lam or minmax else torch.where(lc >= 1, lc, lam)).expand(n), Cut.ALL, lo, hi, spatial, one_box=True, how=partner)
     if 0 < switch_prob < 1:
         use_cut = torch.rand(n) < switch_prob
         lam = torch.where(use_cut, sample_lam(cut_alpha, n, max_lam), sample_lam(mix_alpha, n, max_lam))
@@ -486,7 +485,7 @@ def draw_plan(n:int, # Batch size
     lo, hi, lc = cut_boxes(lam, spatial, minmax)
     lo, hi, lc = lo[idx], hi[idx], lc[idx]
     if coin is not None: hi, lc = torch.where(coin[:, None], hi, lo), torch.where(coin, lc, 1.)
-    lam = torch.where(use_cut, lc if correct_lam or minmax else lam, lam)
+    lam = torch.where(use_cut, lc if correct_lam or minmax else torch.where(lc >= 1, lc, lam), lam)
     if use_cut.all(): return MixPlan(perm, lam, Cut.ALL, lo, hi, spatial, how=partner)
     return MixPlan(perm, lam, Cut.SOME, lo, hi, spatial, how=partner, cut_mask=use_cut)
 
@@ -583,3 +582,159 @@ def cutmix(self:Learner, **kwargs):
 def cutmixup(self:Learner, **kwargs):
     "Add a `CutMixUp` callback (replacing any input-mixing callback); returns the Learner"
     return add_mix(self, CutMixUp(**kwargs))
+
+# %% ../nbs/20_mix.ipynb #9e257865
+import contextlib
+from matplotlib.patches import Rectangle
+from .core import preserve_rng
+
+# %% ../nbs/20_mix.ipynb #4922fd2d
+def _snapshot(*objs)->list: return [(o, dict(o.__dict__)) for o in objs if o is not None]
+def _put_back(snaps:list):
+    for o, d in snaps: o.__dict__.clear(); o.__dict__.update(d)
+
+@contextlib.contextmanager
+def _at_before_batch(learn:Learner, cb:Callback, xb:tuple, yb:tuple):
+    "`learn` as its training loop has it at `before_batch` of a first epoch, on batch (`xb`, `yb`); all put back on exit"
+    snaps = _snapshot(learn, cb, getattr(cb, 'pairing', None))
+    try:
+        with preserve_rng():
+            learn.xb, learn.yb, learn.training = xb, yb, True
+            t = getattr(cb, 'off_tail', 0)
+            for k, v in dict(epoch=0, n_epoch=int(t) + 1 if isinstance(t, numbers.Integral) else 1, pct_train=0., iter=0).items():
+                if k not in learn.__dict__: setattr(learn, k, v)
+            cb.before_fit()   # what the callback prepares for a fit: its mix points, the pairing's setup
+            yield
+    finally:
+        try: cb.after_cancel_batch()   # a batch that is never trained: hooks and the Learner's loss put back
+        finally: _put_back(snaps)
+
+def _peek_batch(dl)->tuple:
+    "A training batch from a copy of `dl` (same items and transforms, its own shuffle): `dl`'s data order is left as it was"
+    with preserve_rng(): return tuple(dl.new().one_batch())
+
+def _clone(t): return t.clone() if isinstance(t, Tensor) else t
+
+# %% ../nbs/20_mix.ipynb #9faa01ef
+def _vocab(dl):
+    "The class names of `dl`'s targets, when it has them (text DataLoaders hold (token vocab, class vocab))"
+    v = getattr(dl, 'vocab', None)
+    if v is not None and len(v) == 2 and all(is_listy(o) for o in v): v = v[-1]
+    return list(v) if is_listy(v) or hasattr(v, '__len__') and not isinstance(v, str) else None
+
+def _label(y:Tensor, i:int, vocab)->str:
+    "Item `i` of target `y` in words: class name, multi-label names, a number; a dense target (a mask) by the item's place"
+    t = y[i]
+    if t.numel() == 1 and t.ndim <= 1: t = t.reshape(())   # tabular targets are (n, 1)
+    if t.ndim == 0:
+        if t.is_floating_point(): return f"{t.item():.3g}"
+        k = int(t)
+        return str(vocab[k]) if vocab is not None and 0 <= k < len(vocab) else str(k)
+    if t.ndim == 1 and t.is_floating_point():   # multi-hot or soft targets
+        on = (t > 0.5).nonzero().flatten().tolist()
+        return ';'.join(str(vocab[k]) if vocab is not None and k < len(vocab) else str(k) for k in on) or '∅'
+    return f"#{i}"
+
+def _title(a:str, b:str, lam:float, same:bool)->str:
+    "`'3 (0.62) + 8 (0.38)'`: each label with its weight; one label when the item is not mixed"
+    return a if same or lam >= 1 else f"{a} ({lam:.2f}) + {b} ({1-lam:.2f})"
+
+def _boxes(plan)->dict:
+    "{item: (lo, hi)} of the items a CutMix box was pasted into (non-empty boxes only)"
+    if plan is None or plan.lo is None: return {}
+    cut = plan.cut_items().tolist()
+    out = {}
+    for i in range(plan.n):
+        lo, hi = plan.lo[0 if plan.one_box else i].tolist(), plan.hi[0 if plan.one_box else i].tolist()
+        if cut[i] and int(plan.perm[i]) != i and all(h > l for l, h in zip(lo, hi)): out[i] = (lo, hi)
+    return out
+
+# %% ../nbs/20_mix.ipynb #3a82b565
+@patch
+def show_batch(self:MixCallback,
+               b=None, # A batch as the training DataLoader yields it (default: one drawn from a copy of it)
+               max_n:int=9, # Maximum number of items to show
+               ctxs=None, # matplotlib axes to draw the items on, one each (default: a new figure)
+               figsize:tuple|None=None, # Size of the new figure
+               nrows:int|None=None, # Rows of the new figure (default: about a square)
+               **kwargs): # Passed to `show_image` (e.g. `cmap`)
+    "Draw a training batch as the model sees it after mixing: images titled with their mixed labels and λ, CutMix boxes outlined; a table of the pairs and λ for other data"
+    learn = self.__dict__.get('learn')
+    check_arg(learn is not None, 'self', type(self).__name__, "a mixing callback on a Learner (`learn.show_mixed()` adds it)")
+    check_arg(isinstance(max_n, numbers.Integral) and max_n > 0, 'max_n', max_n, "a positive number of items")
+    dl = learn.dls.train
+    b = _peek_batch(dl) if b is None else tuple(b)
+    i = getattr(learn.dls, 'n_inp', 1 if len(b) == 1 else len(b) - 1)
+    xb, yb = b[:i], b[i:]
+    with _at_before_batch(learn, self, tuple(map(_clone, xb)), tuple(map(_clone, yb))):
+        self.before_batch()
+        plan, mxb, myb = self.last_plan, tuple(learn.xb), tuple(learn.yb)
+        point = getattr(self, 'last_point', None)
+    n = len(yb[0]) if len(yb) else len(xb[0])
+    perm = plan.perm.tolist() if plan is not None else list(range(n))
+    lam = plan.lam.float().tolist() if plan is not None else [1.]*n
+    hidden = point is not None   # hidden-layer mixing: the inputs are not mixed, the pairs are shown side by side
+    where = f"hidden states at {point.name or 'the output'!r}" if hidden else 'inputs'
+    vocab = _vocab(dl)
+    labs = [_label(yb[0], k, vocab) for k in range(n)] if len(yb) else [''] * n
+    x0 = next((k for k, t in enumerate(xb) if isinstance(t, Tensor) and t.is_floating_point()), None)
+    k = min(max_n, n)
+    if x0 is None or xb[x0].ndim != 4 or xb[x0].shape[1] not in (1, 3):   # tabular, text, volumes: a table
+        texts = None
+        try: texts = [str(s[0]) for s in dl.decode_batch(b, max_n=n)] if x0 is None else None
+        except Exception: texts = None
+        rows = []
+        for j in range(k):
+            p = perm[j]
+            r = dict(item=j, label=labs[j], partner=p, partner_label=labs[p], lam=round(lam[j], 3), mixed=where if p != j else '')
+            if texts is not None: r.update(text=texts[j][:60], partner_text=texts[p][:60])
+            rows.append(r)
+        return pd.DataFrame(rows)
+    boxes = _boxes(plan)
+    dec = getattr(dl, 'decode', None) or (lambda o: o)   # fastai's transforms undone (normalisation, int → float)
+    pic = dec(((xb if hidden else mxb)[x0],) + tuple(yb))[0]
+    dense = [t for t in myb if isinstance(t, Tensor) and not t.is_floating_point() and t.ndim == 3 and t.shape[-2:] == xb[x0].shape[-2:]]
+    if ctxs is None:
+        nr = nrows or max(1, int(math.sqrt(k)))
+        nc = math.ceil(k / nr)
+        fig, axs = plt.subplots(nr, nc, figsize=figsize or (2.2*nc, 2.4*nr if not hidden else 1.6*nr), squeeze=False)
+        axs = list(axs.flatten())
+        for ax in axs[k:]: ax.remove()
+        ctxs = axs[:k]
+        fig.suptitle(f"{type(self).__name__}(mode={self.mode!r}): {where} mixed" + (" (images shown unmixed: item | partner)" if hidden else '') +
+                     ('' if plan is not None else ' — this batch is left unmixed'), fontsize=9)
+    kw = dict(cmap='Greys') if pic.shape[1] == 1 and not hasattr(pic, 'show') else {}
+    for j, ax in zip(range(k), ctxs):
+        p, im = perm[j], pic[j]
+        if hidden and p != j:
+            sep = torch.full_like(im[..., :1], im.min())
+            im = torch.cat([im, sep, pic[p]], -1)
+        if hasattr(im, 'show'): im.show(ctx=ax, **kwargs)
+        else: show_image(im, ax=ax, **{**kw, **kwargs})
+        if dense:
+            m = dense[0][j]
+            m = m.cpu().numpy()   # the mask's classes in colour over the image, the background (0) left clear
+            ax.imshow(np.ma.masked_where(m == 0, m), alpha=.55, cmap='tab20', vmin=0, vmax=19, interpolation='nearest')
+        if j in boxes:
+            (y0, x0_), (y1, x1) = boxes[j][0][-2:], boxes[j][1][-2:]
+            ax.add_patch(Rectangle((x0_ - .5, y0 - .5), x1 - x0_, y1 - y0, fill=False, edgecolor='red', linewidth=2))
+        ax.set_title(_title(labs[j], labs[p], lam[j], p == j), fontsize=8)
+        ax.axis('off')
+    return ctxs
+
+@patch
+@delegates(MixCallback.show_batch, but=['max_n'])
+def show_mixed(self:Learner,
+               n:int=9, # How many items of the batch to show
+               cb:MixCallback|None=None, # The mixing callback to show (default: the Learner's own)
+               **kwargs): # Passed to `MixCallback.show_batch`: b, ctxs, figsize, nrows, `show_image`'s keywords
+    "Show `n` items of a training batch as the model sees them after mixing; the Learner, its data order and random state are left as they were"
+    if cb is None: cb = next((c for c in self.cbs if isinstance(c, MixCallback)), None)
+    check_arg(isinstance(cb, MixCallback), 'cb', cb, "a mixing callback: this Learner has none (add one, e.g. `learn.mixup()`, "
+              "or pass `cb=CutMix()`)")
+    if cb in self.cbs: return cb.show_batch(max_n=n, **kwargs)
+    snaps = _snapshot(self, cb)
+    try:   # `cb` in place of the Learner's own mixing callback, for this call only
+        self.cbs, cb.learn = L([c for c in self.cbs if not isinstance(c, MixCallback)] + [cb]), self
+        return cb.show_batch(max_n=n, **kwargs)
+    finally: _put_back(snaps)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from fastcore.all import *
 from fastai.basics import *
-from .core import check_arg, preserve_rng, copy_model, one_process
+from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, copy_model, one_process
 from .gap import honest_dl
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
@@ -82,12 +82,12 @@ def overfit_check(self:Learner,
                   seed:int=0, # Seed of the subset and of the copy's training
                  )->OverfitCheck:
     "Check that a copy of the model can overfit `n_items` training items; the Learner itself is untouched"
-    check_arg(isinstance(max_epochs, (int,np.integer)) and max_epochs > 0, 'max_epochs', max_epochs, 'a positive integer')
-    check_arg(isinstance(patience, (int,np.integer)) and patience > 0, 'patience', patience, 'a positive integer')
-    check_arg(0 < rel_thresh < 1, 'rel_thresh', rel_thresh, 'a fraction strictly between 0 and 1')
-    check_arg(thresh is None or thresh > 0, 'thresh', thresh, 'None or a positive number')
+    check_arg(is_int_arg(max_epochs, 1), 'max_epochs', max_epochs, 'a positive integer')
+    check_arg(is_int_arg(patience, 1), 'patience', patience, 'a positive integer')
+    check_arg(is_num_arg(rel_thresh, 0, 1, lo_open=True) and rel_thresh < 1, 'rel_thresh', rel_thresh, 'a fraction strictly between 0 and 1')
+    check_arg(thresh is None or is_num_arg(thresh, 0, lo_open=True), 'thresh', thresh, 'None or a positive finite number')
     lr = ifnone(lr, self.lr)
-    check_arg(lr >= 0, 'lr', lr, 'a number >= 0')
+    check_arg(is_num_arg(lr, 0), 'lr', lr, 'a finite number >= 0')
     with preserve_rng():
         set_seed(seed)
         dl_eval = honest_dl(self.dls, n_items, seed, bs=bs)

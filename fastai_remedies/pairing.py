@@ -87,6 +87,9 @@ class Remix(Pairing):
         super().setup(learn)
         # the user's counts, or counted from this fit's data on the first batch
         self._counts = None if self.counts is None else torch.as_tensor(self.counts).float()
+        c = getattr(getattr(learn, 'dls', None), 'c', None)
+        check_arg(self._counts is None or (self._counts.ndim == 1 and (c is None or len(self._counts) == c) and bool((self._counts >= 0).all())),
+                  'counts', self.counts, f"one count >= 0 per class ({c} classes in `dls`), or None to count them")
 
     def label_plan(self, plan, yb):
         y = _targets('Remix', yb, True, "integer class targets: Remix rebalances class labels; for regression "

@@ -36,7 +36,7 @@ def timm_fn(mix, y):
     return lambda xc: mix(xc, y)
 
 def onehot_fn(cb, y):
-    learn = FakeLearner(CrossEntropyLossFlat()); learn.dls = type('D', (), {'c': 10})(); cb.learn = learn
+    learn = FakeLearner(nn.CrossEntropyLoss()); learn.dls = type('D', (), {'c': 10})(); cb.learn = learn
     def run(xc):
         learn.xb, learn.yb = (xc,), (y,)
         cb.before_batch()

@@ -23,6 +23,8 @@ LADDER_ORDER = ((r'index$',) + tuple(mods for _, mods in docs_sections()) + (('r
 def ladder_rank(page:str)->int:
     mod = re.sub(r'^\d+_', '', page)
     return next(i for i, o in enumerate(LADDER_ORDER) if (mod in o if isinstance(o, tuple) else re.match(o, page)))
+# The rungs' own pages (mixing, hidden mixing, architecture, AWD, the ladder) and the tutorials: each shows figures computed when it ran
+FIGURE_PAGES = r'(\d+_(mix|manifold|arch|awd|ladder)$|\d+_tutorial)'
 
 def notebooks()->dict:
     "{page name: (notebook path, expected title)} for every notebook of nbs/, read from the notebooks themselves"
@@ -105,6 +107,12 @@ def site():
                         s => [s.id, [!!s.querySelector('pre.api-sig'), !!s.querySelector('table.params'), s.querySelector('.api-kind').textContent]]))"""),
                 console=[e for e in driver.get_log('browser') if e['level'] == 'SEVERE'],
                 screenshot=driver.get_screenshot_as_png())
+            shots = DOCS/'_screenshots'   # for review (not committed: _docs is git-ignored): the top of the page, and its first figure
+            shots.mkdir(exist_ok=True)
+            (shots/f'{name}.png').write_bytes(seen[name]['screenshot'])
+            if driver.execute_script("const i = Array.from(document.images).find(i => i.src.startsWith('data:image/png'));"
+                                     "if (i) i.scrollIntoView(); return !!i"):
+                (shots/f'{name}-figure.png').write_bytes(driver.get_screenshot_as_png())
             if os.environ.get('DOCS_SCREENSHOTS'):   # a folder to keep the screenshots in, for a human to look at
                 Path(os.environ['DOCS_SCREENSHOTS']).mkdir(parents=True, exist_ok=True)
                 (Path(os.environ['DOCS_SCREENSHOTS'])/f'{name}.png').write_bytes(seen[name]['screenshot'])
@@ -179,3 +187,13 @@ def test_plots_embedded(site):
     for name, (nb, _) in PAGES.items():
         if name == 'index' or '_tutorial' in name:
             assert any(i[0].startswith('data:image/') for i in site['pages'][name]['images']), f"{name}.html shows no plot"
+
+def test_rung_pages_show_figures(site):
+    "Every rung page and tutorial shows at least one figure (a PNG computed when the notebook ran) that the browser loaded"
+    pages = [n for n in PAGES if re.match(FIGURE_PAGES, n)]
+    assert pages, f"no rung page among {list(PAGES)}"
+    for name in pages:
+        figs = [i for i in site['pages'][name]['images'] if i[0].startswith('data:image/png')]
+        assert figs, f"{name}.html shows no figure"
+        assert all(i[1] and i[2] > 0 and i[3] > 0 for i in figs), f"{name}.html: a figure did not load: {figs}"
+        assert (DOCS/'_screenshots'/f'{name}-figure.png').stat().st_size > 0, f"no screenshot of {name}.html's first figure"

@@ -6,7 +6,7 @@ validate; export + load_learner + predict (the same predictions); bf16 autocast 
 only where a GPU is present); and failure: an exception from another callback mid-epoch, a CancelFitException and a
 KeyboardInterrupt — after which the Learner's loss function, model (same modules, no hooks), callbacks and optimizer
 are exactly as before. Distributed data parallel is `test_ddp.py`."""
-import functools, math, warnings
+import functools, math, sys, warnings
 import pytest, torch, torch.nn as nn
 from fastai.basics import Learner, Callback, CancelFitException, accuracy, set_seed, load_learner
 from fastai.text.all import TextDataLoaders
@@ -92,18 +92,47 @@ def c_export_load_predict(learn, tmp):
     assert [type(c).__name__ for c in back.cbs] == [type(c).__name__ for c in learn.cbs]
 class CPUAutocast(Callback):
     """bf16 autocast on the CPU around forward and loss, as fastai's `MixedPrecision` does on CUDA (its `to_bf16` only
-    autocasts on CUDA: on a CPU it warns and trains in float32); records the dtype of the predictions"""
+    autocasts on CUDA: on a CPU it warns and trains in float32); records the dtype of the predictions. Also a context
+    manager: leaving the `with` block exits an autocast a raising forward left open (fastai calls no event then)"""
     order = 10
-    def before_batch(self): self.ctx = torch.autocast('cpu', dtype=torch.bfloat16); self.ctx.__enter__()
+    ctx = None
+    def before_batch(self):
+        self._exit()   # never nest: one open autocast at most
+        self.ctx = torch.autocast('cpu', dtype=torch.bfloat16); self.ctx.__enter__()
     def after_pred(self): self.dtypes.add(getattr(self.learn.pred, 'dtype', None))
-    def after_loss(self): self.ctx.__exit__(None, None, None)
-    def after_cancel_batch(self): self.after_loss()
+    def _exit(self):
+        ctx, self.ctx = self.ctx, None
+        if ctx is not None: ctx.__exit__(None, None, None)
+    def after_loss(self): self._exit()
+    def after_cancel_batch(self): self._exit()
+    def after_fit(self): self._exit()
     def before_fit(self): self.dtypes = set()
+    def __enter__(self): return self
+    def __exit__(self, *exc): self._exit()
+
+def _probe(kind):
+    "Run a tiny model of `kind` forward and backward under CPU bf16 autocast (raises where the CPU lacks the kernels)"
+    m = nn.LSTM(4, 4, batch_first=True) if kind == 'lstm' else nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = m(torch.randn(2, 3, 4) if kind == 'lstm' else torch.randn(2, 4))
+        out = out[0] if isinstance(out, tuple) else out
+    out.float().sum().backward()
+
+@functools.lru_cache(None)
+def bf16_missing(kind:str):
+    "Why CPU bf16 autocast cannot run a `kind` ('linear' or 'lstm') model here, or None where it can (probed once)"
+    try: _probe(kind)
+    except Exception as e: return f"bf16 autocast on this CPU cannot run a tiny {kind} ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+    return None
+
+def bf16_skip_reason(row):
+    "The capabilities a row's bf16 column needs, checked by running them (never by machine name)"
+    return bf16_missing('linear') or (bf16_missing('lstm') if 'AWD' in row else None)
 
 @_quiet
 def c_bf16_cpu(learn, tmp):
-    ac = CPUAutocast()
-    _then_check(learn); learn.fit(1, 1e-3, cbs=ac)
+    with CPUAutocast() as ac:
+        _then_check(learn); learn.fit(1, 1e-3, cbs=ac)
     assert torch.bfloat16 in ac.dtypes and math.isfinite(learn.recorder.values[-1][0])
 @_quiet
 def c_fp16_cuda(learn, tmp):
@@ -148,7 +177,42 @@ COLS = {'fit': c_fit, 'fit_one_cycle': c_fit_one_cycle, 'fine_tune': c_fine_tune
 @pytest.mark.parametrize('row', list(ROWS))
 def test_matrix(row, col, tmp_path):
     if col == 'fp16 (CUDA)' and not torch.cuda.is_available(): pytest.skip('cuda: no GPU on this machine')
+    if col == 'bf16 (CPU)' and (why := bf16_skip_reason(row)): pytest.skip(why)
     set_seed(0)
     learn = ROWS[row]()
     learn._row = row
     COLS[col](learn, tmp_path)
+
+@pytest.fixture(autouse=True)
+def _process_unchanged():
+    "Every test starts and ends with autocast off and float32 the default dtype: one failing row cannot change another"
+    def state(): return torch.is_autocast_enabled('cpu'), torch.get_default_dtype()
+    assert state() == (False, torch.float32), f"an earlier test leaked {state()}"
+    yield
+    assert state() == (False, torch.float32), f"this test leaked {state()}"
+
+class _Raises(nn.Module):
+    "A model whose forward fails under autocast, as oneDNN's bf16 LSTM does on a CPU without AVX512-BF16"
+    def __init__(self): super().__init__(); self.lin = nn.Linear(64, 10)
+    def forward(self, x):
+        if torch.is_autocast_enabled('cpu'): raise RuntimeError('could not create a primitive descriptor (simulated)')
+        return self.lin(x.flatten(1))
+
+def test_failing_bf16_row_leaves_autocast_off():
+    "A bf16 forward that raises leaves autocast off and float32 predictions for the next fit (the leak of issue 16 §0)"
+    learn = Learner(_digits(), _Raises(), metrics=accuracy); learn._row = "raises"
+    with pytest.raises(RuntimeError, match='primitive descriptor'): c_bf16_cpu(learn, None)
+    assert not torch.is_autocast_enabled('cpu')
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert learn.get_preds()[0].dtype == torch.float32
+
+def test_bf16_rows_skip_without_the_capability(monkeypatch):
+    "Where the CPU cannot run a bf16 LSTM the AWD rows' bf16 column is skipped with the reason, the other rows still run"
+    def probe(kind):
+        if kind == 'lstm': raise RuntimeError('could not create a primitive descriptor for the LSTM forward propagation primitive')
+    monkeypatch.setattr(sys.modules[__name__], '_probe', probe)
+    bf16_missing.cache_clear()
+    try:
+        assert bf16_skip_reason('MixUp') is None
+        with pytest.raises(pytest.skip.Exception, match='LSTM forward propagation'): test_matrix('AWD preset', 'bf16 (CPU)', None)
+    finally: bf16_missing.cache_clear()

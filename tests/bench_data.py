@@ -1,0 +1,118 @@
+"""Data pipeline benchmark (`make bench`): where an epoch goes, for every embedded dataset, as ratios measured in one run.
+
+An epoch of `Learner.fit` (training and validation passes, no progress bar or logging, one torch thread) is split into
+  * data:      iterating the training and validation DataLoaders alone (fetching, collation, `after_batch` transforms);
+  * model:     the model-only floor: forward, loss, backward and optimizer step on the same batches (already fetched,
+               cast to plain tensors as fastai's `CastToTensor` does), and forward + loss on the validation batches;
+  * callbacks: the rest of the epoch (the Learner's loop, its callbacks, Recorder and metrics): epoch - data - model.
+Times are this process's CPU time (`time.process_time`, one torch thread), so other processes on the shared machine
+do not count. Each round measures every configuration once, in a shuffled order; times are medians over rounds, and
+ratios are medians of the ratios measured within each round. Ratios are to the model's time. "before" is fastai's per-item `DataBlock` path
+(`digits_dls(fast=False)`), "after" the package's default (batches indexed from decoded tensors); for the language
+model, "before" is fastai's `LMDataLoader` default (`cache=2`: every document numericalized again at each epoch).
+Target on digits: (data + callbacks) <= 0.5 x model, i.e. an epoch <= 1.5 x the model-only floor. "callbacks" also
+prints its cost per batch: on these tiny batches it is mostly fastai's own Learner loop (event dispatch, Recorder,
+metrics), which no data pipeline can remove."""
+import os, random, statistics, sys, time, warnings
+warnings.filterwarnings('ignore')
+import torch
+torch.set_num_threads(1)
+from fastai.basics import *
+from fastai_remedies.data import digits_dls, tabular_dls, text_clas_dls, text_lm_dls, baseline_learner
+from fastai_remedies.awd import awd_lm_learner, awd_classifier_learner
+
+def _plain(b): return tuple(t.as_subclass(Tensor) if isinstance(t, Tensor) else t for t in b)
+
+def _data(dls):
+    t = time.process_time()
+    for dl in (dls.train, dls.valid):
+        for _ in dl: pass
+    return time.process_time() - t
+
+def _model(learn, train, valid):
+    "Forward, loss, backward and step on `train`, forward and loss on `valid`: the model-only floor of an epoch"
+    m, opt, lf, n = learn.model, learn.opt, learn.loss_func, learn.dls.n_inp
+    def out(p): return p[0] if isinstance(p, (tuple, list)) else p  # fastai's RNNCallback keeps the first output
+    t = time.process_time()
+    m.train()
+    if hasattr(m, 'reset'): m.reset()
+    for b in train:
+        loss = lf(out(m(*b[:n])), *b[n:])
+        loss.backward(); opt.step(); opt.zero_grad()
+    m.eval()
+    if hasattr(m, 'reset'): m.reset()
+    with torch.no_grad():
+        for b in valid: lf(out(m(*b[:n])), *b[n:])
+    return time.process_time() - t
+
+def _epoch(learn, epochs):
+    t = time.process_time()
+    with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-3)
+    return (time.process_time() - t)/epochs
+
+def measure(configs, rounds, epochs=3):
+    "Median (epoch, data, model) seconds per epoch of each configuration `name: (dls, learner)`, and batches per epoch"
+    res = {k: dict(epoch=[], data=[], model=[], batches=[len(dls.train) + len(dls.valid)]) for k, (dls, _) in configs.items()}
+    for k, (dls, learn) in configs.items(): _epoch(learn, 1)  # warm up (and the optimizer is created)
+    for r in range(rounds):
+        order = list(configs); random.Random(r).shuffle(order)
+        for k in order:
+            dls, learn = configs[k]
+            res[k]['epoch'].append(_epoch(learn, epochs))
+            res[k]['data'].append(statistics.median(_data(dls) for _ in range(epochs)))
+            train, valid = [_plain(b) for b in dls.train], [_plain(b) for b in dls.valid]
+            res[k]['model'].append(statistics.median(_model(learn, train, valid) for _ in range(epochs)))
+    out = {}
+    for k, d in res.items():
+        e, dt, m = (d[n] for n in ('epoch', 'data', 'model'))
+        out[k] = dict({n: statistics.median(d[n]) for n in ('epoch', 'data', 'model')}, batches=d['batches'][0],
+                      r_data=statistics.median(b/c for b, c in zip(dt, m)),
+                      r_cbs=statistics.median((a-b-c)/c for a, b, c in zip(e, dt, m)),
+                      r_epoch=statistics.median(a/c for a, c in zip(e, m)))
+    return out
+
+def report(name, r, target=None):
+    e, d, m = r['epoch'], r['data'], r['model']
+    c = e - d - m
+    line = (f"  {name:28s} epoch {e*1000:7.1f} ms = data {d*1000:6.1f} + model {m*1000:7.1f} + callbacks {c*1000:6.1f} "
+            f"({c/r['batches']*1e6:4.0f} us/batch) | per model: data {r['r_data']:5.2f}, callbacks {r['r_cbs']:5.2f}, "
+            f"data+callbacks {r['r_epoch']-1:5.2f}; epoch/model {r['r_epoch']:4.2f}")
+    if target is not None: line += f" (target data+callbacks <= {target})"
+    print(line, flush=True)
+
+def main(rounds=7):
+    print(f"Epoch split (median of {rounds} rounds; one torch thread; ratios are to the model's time)", flush=True)
+    set_seed(0)
+    digits = {}
+    for k, fast, bs in (('before', False, 64), ('after', True, 64), ('after_bs256', True, 256)):
+        dls = digits_dls(n_train=1000, n_valid=500, fast=fast, bs=bs)
+        digits[k] = (dls, baseline_learner(dls))
+    print("digits, 1000 train / 500 valid items, bs 64, plain MLP (200, 100):")
+    r = measure(digits, rounds)
+    report("before: DataBlock path", r['before'])
+    report("after: decoded tensors", r['after'], 0.5)
+    report("after, bs 256 (for scale)", r['after_bs256'], 0.5)
+    print(f"  data time, before / after: {r['before']['data']/r['after']['data']:.1f}x; "
+          f"epoch time, before / after: {r['before']['epoch']/r['after']['epoch']:.1f}x")
+    set_seed(0)
+    tabs = {}
+    for name in ('breast_cancer', 'wine', 'diabetes'):
+        dls = tabular_dls(name)
+        tabs[name] = (dls, baseline_learner(dls))
+    print("tables (fastai TabularPandas), all training rows, bs 64, tabular_learner without batchnorm (200, 100):")
+    r = measure(tabs, rounds)
+    for name in tabs: report(name, r[name])
+    set_seed(0)
+    sizes = dict(emb_sz=64, n_hid=192, n_layers=2)
+    cdls, ldls0, ldls1 = text_clas_dls(), text_lm_dls(cache=2), text_lm_dls()
+    text = dict(text_classifier=(cdls, awd_classifier_learner(cdls, sizes=sizes, metrics=accuracy)),
+                lm_before=(ldls0, awd_lm_learner(ldls0, sizes=sizes)), lm_after=(ldls1, awd_lm_learner(ldls1, sizes=sizes)))
+    print("text (fastai TextBlock), AWD-LSTM emb 64, hidden 192, 2 layers, fastai's dropouts; bs 32 (classifier), 16 x 72 tokens (LM):")
+    r = measure(text, max(3, rounds//2), epochs=1)
+    report('text classifier', r['text_classifier'])
+    report('LM before: cache=2', r['lm_before'])
+    report('LM after: every doc cached', r['lm_after'])
+    print(f"  LM data time, before / after: {r['lm_before']['data']/r['lm_after']['data']:.1f}x; "
+          f"epoch time, before / after: {r['lm_before']['epoch']/r['lm_after']['epoch']:.2f}x")
+
+if __name__ == '__main__': main(*[int(a) for a in sys.argv[1:]])

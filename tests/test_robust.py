@@ -1,0 +1,281 @@
+"""Issue 16: whatever stops a fit leaves the Learner, its model and the process exactly as before; no silent wrong results.
+
+One test per numbered case of the issue (each written to fail before its fix), and the property test that interrupts a
+fit at a random event with a random exception for every callback of the package, alone and combined."""
+import functools, math, warnings
+import pytest, torch, torch.nn as nn
+from fastai.basics import Learner, Callback, CancelFitException, CancelBatchException, accuracy, set_seed, load_learner
+from fastai_remedies.core import process_state
+from fastai_remedies.data import digits_dls, mlp
+from fastai_remedies.gap import GapMonitor
+from fastai_remedies.mix import MixUp, CutMix, CutMixUp
+from fastai_remedies.manifold import ManifoldMixup, OutputMixup
+warnings.filterwarnings('ignore')
+
+@functools.lru_cache(None)
+def _digits(): return digits_dls(n_train=48, n_valid=32, bs=16)
+
+MIXERS = {'MixUp': MixUp, 'CutMix': lambda: CutMix(mode='elem'), 'CutMixUp': lambda: CutMixUp(mode='pair'),
+          'ManifoldMixup': ManifoldMixup, 'OutputMixup': OutputMixup}
+
+class Stop(Callback):
+    "Raise `exc` in event `at` of training batch `it` (order 95: after every callback of the package)"
+    order = 95
+    def __init__(self, exc, at='after_pred', it=2): self.exc, self.at, self.it = exc, at, it
+    def __getattr__(self, k):
+        if k == self.at: return self._maybe
+        return super().__getattr__(k)
+    def _maybe(self):
+        if self.training and self.iter == self.it: raise self.exc('stopped by the test')
+
+def hooks(model):
+    "Every forward hook and pre-hook on every module of `model`"
+    return [(n, k) for n, m in model.named_modules()
+            for d in (m._forward_hooks, m._forward_pre_hooks, getattr(m, '_forward_hooks_always_called', {})) for k in d]
+
+def snapshot(learn):
+    "What must be exactly as before a failed fit"
+    opt = learn.opt
+    return dict(loss_func=learn.loss_func, cbs=list(learn.cbs), modules=[id(m) for m in learn.model.modules()],
+                hooks=hooks(learn.model), training=[m.training for m in learn.model.modules()], opt=opt,
+                opt_params=None if opt is None else [[id(p) for p in ps] for ps in opt.param_lists],
+                opt_hypers=None if opt is None else [dict(h) for h in opt.hypers], process=process_state())
+
+def _learner(cbs=()): return Learner(_digits(), mlp(64, 10, hidden=(32,), flatten=True), metrics=accuracy, cbs=list(cbs))
+
+# 1. a later callback raising in after_pred (the mixer has already handed the Learner its mixed loss)
+@pytest.mark.parametrize('exc', [KeyboardInterrupt, RuntimeError])
+@pytest.mark.parametrize('attached', [False, True], ids=['fit-cbs', 'learner-cbs'])
+@pytest.mark.parametrize('mixer', list(MIXERS))
+def test_1_later_callback_raises_in_after_pred(mixer, attached, exc):
+    set_seed(0)
+    learn = _learner()
+    lf, cbs = learn.loss_func, [MIXERS[mixer](), Stop(exc)]
+    if attached: learn.add_cbs(cbs)
+    with learn.no_bar(), learn.no_logging(), pytest.raises(exc): learn.fit(1, 1e-3, cbs=None if attached else cbs)
+    assert learn.loss_func is lf
+    if attached: learn.remove_cb(cbs[1])
+    with learn.no_bar(): assert all(math.isfinite(v) for v in learn.validate())
+
+# 2. Ctrl-C inside the forward pass (PyTorch's always-called hooks do not run for a KeyboardInterrupt)
+class Interrupter(nn.Module):
+    "Identity that raises KeyboardInterrupt on its `at`-th training call"
+    def __init__(self, at=3): super().__init__(); self.at, self.n = at, 0
+    def forward(self, x):
+        if self.training:
+            self.n += 1
+            if self.n == self.at: raise KeyboardInterrupt
+        return x
+
+@pytest.mark.parametrize('mixer', ['ManifoldMixup', 'OutputMixup'])
+def test_2_ctrl_c_in_forward_leaves_no_hook_nor_plan(mixer, tmp_path):
+    set_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), Interrupter(), nn.Linear(32, 10))
+    cb = MIXERS[mixer]()
+    learn = Learner(_digits(), model, metrics=accuracy, cbs=cb)
+    with learn.no_bar(), learn.no_logging(), pytest.raises(KeyboardInterrupt): learn.fit(1, 1e-3)
+    assert hooks(model) == [] and cb._pending is None and cb._handles == [] and cb._plan is None
+    x = learn.dls.one_batch()[0]
+    model.train()
+    with torch.no_grad(): a = model(x); b = model[4](model[2](model[1](model[0](x))))
+    assert torch.equal(a.as_subclass(torch.Tensor), b.as_subclass(torch.Tensor))   # the next train-mode forward is not mixed
+    learn.export(tmp_path/'l.pkl')
+    assert hooks(load_learner(tmp_path/'l.pkl').model) == []
+
+# 3. the CLI: Ctrl-C anywhere gives exit code 130, one line naming what was kept; files are whole and of this run only
+import os, json, signal, subprocess, sys, sysconfig, time
+from pathlib import Path
+from fastai_remedies import cli
+
+def _main(args, capsys):
+    with pytest.raises(SystemExit) as e: cli.main(args)
+    err = capsys.readouterr().err
+    return e.value.code, err
+
+def _ctrl_c(*a, **k): raise KeyboardInterrupt
+
+def test_3_cli_ctrl_c_at_startup_writes_nothing(tmp_path, capsys, monkeypatch):
+    import fastai_remedies.data as data
+    (tmp_path/'gap_report.json').write_text('{"from": "an earlier run"}')
+    monkeypatch.setattr(data, 'get_dls', _ctrl_c)
+    code, err = _main(['gap', '--data', 'wine', '--out', str(tmp_path)], capsys)
+    assert code == 130 and err == "fastai-remedies gap: interrupted (Ctrl-C); nothing written\n"
+    assert os.listdir(tmp_path) == []   # the earlier run's report is not presented as this one's
+
+def test_3_cli_ctrl_c_in_gap_training_keeps_the_epochs_done(tmp_path, capsys, monkeypatch):
+    from fastai_remedies.gap import GapMonitor
+    real = GapMonitor.after_epoch
+    def after_epoch(self):
+        real(self)
+        if self.epoch == 2: raise KeyboardInterrupt
+    monkeypatch.setattr(GapMonitor, 'after_epoch', after_epoch)
+    code, err = _main(['gap', '--data', 'wine', '--epochs', '6', '--out', str(tmp_path)], capsys)
+    assert code == 130 and err.count('\n') == 1 and 'kept gap_table.csv, gap_report.json, gap_plot.png' in err and '3 of 6 epochs' in err
+    rep = json.loads((tmp_path/'gap_report.json').read_text())
+    assert rep['interrupted'] and len(rep['epochs_table']) == 3 and sorted(os.listdir(tmp_path)) == ['gap_plot.png', 'gap_report.json', 'gap_table.csv']
+
+def test_3_cli_second_ctrl_c_while_writing_the_ladder_report(tmp_path, capsys, monkeypatch):
+    import fastai_remedies.ladder as ladder_mod, matplotlib.figure
+    (tmp_path/'ladder_plot.png').write_bytes(b'an earlier run')
+    real = ladder_mod.RemedyLadder.train
+    def train(self, step, *a, **k):
+        if step.reg: raise KeyboardInterrupt   # the first Ctrl-C, in the first rung that regularises
+        return real(self, step, *a, **k)
+    monkeypatch.setattr(ladder_mod.RemedyLadder, 'train', train)
+    monkeypatch.setattr(matplotlib.figure.Figure, 'savefig', _ctrl_c)   # the second, while the plot is saved
+    code, err = _main(['ladder', '--data', 'wine', '--epochs', '1', '--lr', '1e-2', '--out', str(tmp_path)], capsys)
+    assert code == 130 and err.strip().splitlines()[-1].startswith('fastai-remedies ladder: interrupted (Ctrl-C); kept results.json, report.md in')
+    assert sorted(os.listdir(tmp_path)) == ['report.md', 'results.json']   # no half-written plot, no stale one
+    assert json.loads((tmp_path/'results.json').read_text())['interrupted']
+
+def test_3_cli_real_sigint_during_imports(tmp_path):
+    exe = Path(sysconfig.get_path('scripts'))/'fastai-remedies'
+    p = subprocess.Popen([str(exe), 'gap', '--data', 'wine', '--out', str(tmp_path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, 'MPLBACKEND': 'Agg'})
+    time.sleep(2.5)   # importing torch and fastai takes ~10 s
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and err == "fastai-remedies gap: interrupted (Ctrl-C); nothing written\n", err
+    assert os.listdir(tmp_path) == []
+
+@pytest.mark.parametrize('args,msg', [
+    (['--lr', '-1'], '`lr` (--lr) must be a positive finite number; got -1.0'),
+    (['--lr', 'nan'], '`lr` (--lr) must be a positive finite number; got nan'),
+    (['--seed', '-1'], '`seed` (--seed) must be an integer in [0, 2**32); got -1'),
+    (['--seed', str(2**32)], f'`seed` (--seed) must be an integer in [0, 2**32); got {2**32}')])
+@pytest.mark.parametrize('cmd', ['gap', 'ladder'])
+def test_6_8_cli_lr_and_seed(cmd, args, msg, tmp_path, capsys):
+    code, err = _main([cmd, '--data', 'wine', '--out', str(tmp_path), *args], capsys)
+    assert code == 2 and msg in err and os.listdir(tmp_path) == []
+
+# 4. regularize(inplace=True) edits the model itself completely, or is refused
+from fastai_remedies.arch import regularize
+def test_4_regularize_inplace_edits_the_model_itself():
+    m, x = mlp(64, 10, hidden=(32, 16), flatten=True), _digits().one_batch()[0].as_subclass(torch.Tensor)
+    r = regularize(m, bn=True, inplace=True)
+    assert r is m and sum(isinstance(l, nn.BatchNorm1d) for l in m.modules()) == 2
+    m.eval(); assert torch.equal(m(x), r(x))
+    m2 = mlp(64, 10, hidden=(32, 16), flatten=True)
+    sd = {k: v.clone() for k, v in m2.state_dict().items()}
+    with pytest.raises(ValueError, match="`inplace` must be False with method='fx'"): regularize(m2, bn=True, inplace=True, method='fx')
+    assert m2.state_dict().keys() == sd.keys() and all(torch.equal(v, m2.state_dict()[k]) for k, v in sd.items())
+
+# 5. a diverged epoch is never the best, even when `monitor` is a metric that stays finite
+class NaNWeights(Callback):
+    "The loss diverges in epoch 0: every weight becomes NaN after the second step"
+    def after_step(self):
+        if self.epoch == 0 and self.iter == 1:
+            with torch.no_grad():
+                for p in self.model.parameters(): p.fill_(float('nan'))
+
+def test_5_diverged_epoch_is_never_best():
+    gm = GapMonitor(monitor='accuracy', restore_best=True)
+    learn = _learner([gm])
+    with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+        warnings.simplefilter('ignore'); learn.fit(3, 1e-3, cbs=NaNWeights())
+    assert gm.rows[0]['phase'] == 'diverged' and math.isfinite(learn.recorder.values[0][-1])   # accuracy is finite
+    assert gm.best_epoch is None and gm._best_state is None
+
+# 6. silent wrong results: CutMix without correct_lam on inputs too small for any box mixes no label
+from fastai_remedies.data import tabular_dls, text_clas_dls, get_dls
+class Peek(Callback):
+    "Record the inputs just before (order 89) or just after (order 91) the mixer, and the mixer's plan"
+    def __init__(self, order, store): self.order, self.store = order, store
+    def before_batch(self):
+        if self.training: self.store.append((self.order, self.learn.xb[0].clone(), getattr(self.learn.cut_mix, 'last_plan', None)))
+
+@pytest.mark.parametrize('mode', ['batch', 'pair', 'elem'])
+def test_6_cutmix_without_correct_lam_mixes_no_label_without_pixels(mode):
+    set_seed(0)
+    dls = digits_dls(n_train=64, n_valid=32, bs=16, size=2)   # 2×2 images: most boxes hold no pixel
+    store = []
+    learn = Learner(dls, mlp(4, 10, hidden=(8,), flatten=True), cbs=[CutMix(mode=mode, correct_lam=False, partner='flip'),
+                                                                     Peek(89, store), Peek(91, store)])
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3)
+    n_no_pixel = 0
+    for (_, x0, _), (_, x1, plan) in zip(store[::2], store[1::2]):
+        pasted = (x0 != x1).flatten(1).any(1)
+        lam = plan.lam.expand(len(pasted))
+        assert (lam[~pasted] == 1).all()   # no pixel pasted: the item keeps its whole label
+        n_no_pixel += int((~pasted).sum())
+    assert n_no_pixel > 0
+
+def test_6_data_builders_fail_at_construction():
+    with pytest.raises(ValueError, match='`valid_pct` must be a fraction giving 1..'): tabular_dls('wine', valid_pct=0.001)
+    with pytest.raises(ValueError, match='`bs` must be an integer in 1..n_train=10'): digits_dls(n_train=10, bs=64)
+    with pytest.raises(TypeError, match="`valid_pct` must be left out for 'digits'"): get_dls('digits', valid_pct=0.2)
+    with pytest.raises(ValueError, match='`topics` must be a list of at least two different topic names'): text_clas_dls(topics=('types',))
+
+def test_6_overfit_check_thresh_inf_is_refused():
+    with pytest.raises(ValueError, match='`thresh` must be None or a positive finite number; got inf'): _learner().overfit_check(thresh=math.inf)
+
+# 7. labels='onehot' with fastai's flattening loss, and fastai's MixUp beside ours: clear errors
+@pytest.mark.parametrize('mixer', list(MIXERS))
+def test_7_onehot_with_crossentropylossflat_is_a_clear_error(mixer):
+    cb = {'MixUp': lambda: MixUp(labels='onehot'), 'CutMix': lambda: CutMix(mode='elem', labels='onehot'),
+          'CutMixUp': lambda: CutMixUp(mode='pair', labels='onehot'), 'ManifoldMixup': lambda: ManifoldMixup(labels='onehot'),
+          'OutputMixup': lambda: OutputMixup(labels='onehot')}[mixer]()
+    learn = _learner([cb]); lf = learn.loss_func
+    with learn.no_bar(), learn.no_logging(), pytest.raises(TypeError, match="`labels` must be used with a loss that takes class-probability"):
+        learn.fit(1, 1e-3)
+    assert learn.loss_func is lf and hooks(learn.model) == []
+    learn.loss_func = nn.CrossEntropyLoss()   # a loss that takes probabilities: the same callback trains
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert math.isfinite(learn.recorder.values[-1][0])
+
+@pytest.mark.parametrize('mixer', ['MixUp', 'ManifoldMixup'])
+def test_7_fastai_mixup_beside_ours(mixer):
+    from fastai.callback.mixup import MixUp as FastaiMixUp
+    learn = _learner([FastaiMixUp(), MIXERS[mixer]()]); lf = learn.loss_func
+    with learn.no_bar(), learn.no_logging(), pytest.raises(ValueError, match=r"`cbs` must hold one input-mixing callback; got \w+ and \['MixUp'\]"):
+        learn.fit(1, 1e-3)
+    assert learn.loss_func is lf
+
+# 8. the arguments nobody checked, and every other case of the registry the docs' table is built from
+from fastai_remedies.guarantees import bad_args
+@pytest.mark.parametrize('case', bad_args(), ids=lambda b: f"{b.fn}-{b.arg}-{b.value!r}")
+def test_8_bad_argument_registry(case):
+    row = case.run()
+    assert row['as_expected'], row
+
+# How to hold it: interrupt a fit at a random event with a random exception, every callback alone and combined
+from hypothesis import given, settings, strategies as st, HealthCheck
+from fastai_remedies.guarantees import CALLBACKS, learner_state
+from fastai_remedies.core import quiet
+
+class UserError(Exception): "An exception class of the user's own"
+EXCEPTIONS = [lambda: RuntimeError('boom'), lambda: ValueError('bad'), lambda: TypeError('type'), lambda: AssertionError('assert'),
+              lambda: UserError('mine'), lambda: ZeroDivisionError('zero'), CancelFitException, KeyboardInterrupt]
+BATCH_EVENTS = ['before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_backward', 'before_step', 'after_step', 'after_batch']
+FIT_EVENTS = ['before_fit', 'before_epoch', 'before_train']
+MIXING = [k for k in CALLBACKS if k != 'GapMonitor']
+COMBOS = [(k,) for k in CALLBACKS] + [(k, 'GapMonitor') for k in MIXING]   # one input/hidden mixer at most per fit
+
+class RaiseAt(Callback):
+    "Raise `exc` at `at` (of training batch `it` for batch events); `order` before or after the package's callbacks"
+    def __init__(self, exc, at, it, order): self.exc, self.at, self.it, self.order, self.done = exc, at, it, order, False
+    def __getattr__(self, k):
+        if k == self.at: return self._maybe
+        return super().__getattr__(k)
+    def _maybe(self):
+        if self.done or (self.at in BATCH_EVENTS and not (self.training and self.iter == self.it)): return
+        self.done = True
+        raise self.exc
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(combo=st.sampled_from(COMBOS), at=st.sampled_from(FIT_EVENTS + BATCH_EVENTS), it=st.integers(0, 2),
+       exc=st.sampled_from(EXCEPTIONS), order=st.sampled_from([-5, 50, 95]), attached=st.booleans())
+def test_interrupt_anywhere_leaves_learner_as_before(combo, at, it, exc, order, attached):
+    cbs = [CALLBACKS[k]() for k in combo]
+    learn = _learner(cbs if attached else [])
+    learn.create_opt()
+    stop = RaiseAt(exc(), at, it, order)
+    with quiet(learn):
+        before = learner_state(learn)
+        try: learn.fit(1, 1e-3, cbs=[stop] + ([] if attached else cbs))
+        except BaseException as e:
+            assert e is stop.exc or isinstance(e, type(stop.exc))
+        assert stop.done   # 48 training items, batches of 16: every drawn event and batch is reached
+        after = learner_state(learn)
+    assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    with learn.no_bar(): assert all(math.isfinite(v) for v in learn.validate())   # and the Learner still works
