@@ -43,9 +43,17 @@ def _parser():
     l = sub.add_parser('ladder', help='walk the whole ladder on embedded data: every rung, kept only if it helps',
                        epilog='the rungs, in order: ' + '; '.join(f"{r.level} {r.name} ({r.title})" for r in RUNGS))
     l.add_argument('--data', default='digits', choices=LADDER_DATA, help='embedded dataset (default: digits)')
-    l.add_argument('--epochs', type=int, default=20, help='epochs of fit_one_cycle per rung (default: 20)')
+    l.add_argument('--epochs', type=int, default=20, help='epochs of fit_one_cycle per trial (default: 20)')
     l.add_argument('--lr', type=float, default=None, help='maximum learning rate (default: from lr_find on the baseline)')
-    l.add_argument('--seed', type=int, default=42, help='seed of the split and of every rung (default: 42)')
+    l.add_argument('--seed', type=int, default=42, help='base of the training seeds: 1000*seed + i (default: 42)')
+    l.add_argument('--split-seed', type=int, default=42, help='seed of the train/valid/test split (default: 42)')
+    l.add_argument('--seeds', type=int, default=3, help='training seeds per recipe, the same for all (default: 3)')
+    l.add_argument('--max-seeds', type=int, default=None, help='add seeds to borderline decisions up to this many (default: --seeds)')
+    l.add_argument('--workers', type=int, default=None, help='trials at once, in worker processes (default: one per CPU core or GPU)')
+    l.add_argument('--test', action=argparse.BooleanOptionalAction, default=True,
+                   help='hold out a test split (digits: 400 images, tables: 20%%) and re-measure the final recipe on it (default: --test)')
+    l.add_argument('--cache-dir', default=None, help='folder caching every finished trial (default: OUT/trials)')
+    l.add_argument('--resume', action='store_true', help='reuse the trials cached by an earlier (interrupted) run with the same settings')
     l.add_argument('--out', default='ladder_out', help='folder for report.md, ladder_plot.png, results.json (default: ladder_out)')
     l.add_argument('--rungs', nargs='+', choices=RUNG_NAMES, metavar='RUNG',
                    help=f"rungs to run, in ladder order whatever the order given: {', '.join(RUNG_NAMES)} (default: all; the baseline always runs)")
@@ -171,45 +179,64 @@ def data_value_command(data:str='digits', # Embedded dataset: digits, breast_can
 
 
 # %% ../nbs/60_cli.ipynb #fe1dc846
-def _ladder_for(data:str, seed:int, epochs:int, lr, rungs=RUNG_NAMES):
-    "A `RemedyLadder` on embedded dataset `data`"
+def _ladder_for(data:str, seed:int, epochs:int, lr, rungs=RUNG_NAMES, split_seed:int=42, test:bool=True, **kwargs):
+    "A `RemedyLadder` on embedded dataset `data` (`kwargs`: the trial settings)"
     from fastai_remedies.ladder import RemedyLadder
     if data != 'pydoc':
-        from fastai_remedies.data import get_dls
-        return RemedyLadder(get_dls(data, seed=seed), epochs=epochs, lr=lr, seed=seed, rungs=rungs)
+        from fastai_remedies.trials import embedded
+        held = (dict(n_test=400) if data == 'digits' else dict(test_pct=0.2)) if test else {}
+        return RemedyLadder(embedded(data, seed=split_seed, **held), epochs=epochs, lr=lr, seed=seed, rungs=rungs, **kwargs)
     from fastai.text.all import AWD_LSTM, awd_lstm_clas_config, get_text_classifier, RNNCallback, CrossEntropyLossFlat, accuracy
     from fastai_remedies.data import text_clas_dls
-    dls = text_clas_dls(seed=seed)
+    dls = text_clas_dls(seed=split_seed)
     cfg = {**awd_lstm_clas_config, **{k: 0. for k in awd_lstm_clas_config if k.endswith('_p')}, 'emb_sz': 100, 'n_hid': 200, 'n_layers': 2}
     from fastai_remedies.awd import safe_weight_dropout   # fastai's WeightDropout breaks on copies (see 40_awd)
     def model(): return safe_weight_dropout(get_text_classifier(AWD_LSTM, len(dls.vocab[0]), dls.c, config=cfg))
     def smaller(): return safe_weight_dropout(get_text_classifier(AWD_LSTM, len(dls.vocab[0]), dls.c,
                                                                    config={**cfg, 'emb_sz': 50, 'n_hid': 100, 'n_layers': 1}))
     return RemedyLadder(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, epochs=epochs, lr=lr, seed=seed,
-                        smaller=smaller, cbs=[RNNCallback()], rungs=rungs)
+                        smaller=smaller, cbs=[RNNCallback()], rungs=rungs, **kwargs)
+
+def _positive(v, name, flag):
+    if v is not None and not (isinstance(v, int) and v >= 1): raise ValueError(f"`{name}` ({flag}) must be a positive integer; got {v}")
 
 def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wine, diabetes or pydoc
-                   epochs:int=20, # Epochs of `fit_one_cycle` per rung
-                   seed:int=42, # Seed of the split and of every rung
-                   out:str='ladder_out', # Folder for report.md, ladder_plot.png, results.json
+                   epochs:int=20, # Epochs of `fit_one_cycle` per trial
+                   seed:int=42, # Base of the training seeds (1000*seed + i)
+                   out:str='ladder_out', # Folder for report.md, ladder_plot.png, results.json (and the trial cache)
                    as_json:bool=False, # Print results.json instead of the table
                    lr:float|None=None, # Maximum learning rate (None: from lr_find)
                    quiet:bool=False, # Print nothing
-                   rungs=None): # Names of the rungs to run (None: all of `fastai_remedies.rungs.RUNGS`)
+                   rungs=None, # Names of the rungs to run (None: all of `fastai_remedies.rungs.RUNGS`)
+                   n_seeds:int=3, # Training seeds per recipe
+                   max_seeds:int|None=None, # Sequential mode: seeds for borderline decisions, up to this many
+                   workers:int|None=None, # Worker processes (None: one per CPU core or GPU)
+                   test:bool=True, # Hold out a test split of the embedded data (not for pydoc)
+                   cache_dir:str|None=None, # Trial cache folder (None: `out`/trials)
+                   resume:bool=False, # Reuse cached trials (else an earlier run's cached trials are removed first)
+                   split_seed:int=42): # Seed of the split
     "Run `RemedyLadder` on `data`; print the table and recommendation; write the report, the plot and the results to `out`"
     if data not in LADDER_DATA: raise ValueError(f"`data` (--data) must be one of {', '.join(LADDER_DATA)}; got {data!r}")
     _check_common(epochs, lr, seed, lr_none=True)
     rungs = RUNG_NAMES if rungs is None else [rungs] if isinstance(rungs, str) else list(rungs)
     bad = [r for r in rungs if r not in RUNG_NAMES]
     if bad or not rungs: raise ValueError(f"`rungs` (--rungs) must be rung names from {', '.join(RUNG_NAMES)}; got {bad or rungs}")
+    _positive(n_seeds, 'n_seeds', '--seeds'); _positive(workers, 'workers', '--workers')
+    if max_seeds is not None and max_seeds < n_seeds:
+        raise ValueError(f"`max_seeds` (--max-seeds) must be an integer >= --seeds ({n_seeds}); got {max_seeds}")
     path = _writable_dir(out)
     _clear_outputs(path, ('results.json', 'report.md', 'ladder_plot.png'))
+    cache = Path(cache_dir) if cache_dir is not None else path/'trials'
+    if cache.is_dir() and not resume:
+        old = list(cache.glob('trial-*.json'))
+        for f in old: f.unlink()
+        if old and not quiet: print(f"removed {len(old)} cached trials of an earlier run from {cache} (--resume reuses them)")
     import matplotlib; matplotlib.use('Agg')
-    lad = _ladder_for(data, seed, epochs, lr, rungs)
-    lad.quiet = quiet or as_json
+    lad = _ladder_for(data, seed, epochs, lr, rungs, split_seed, test and data != 'pydoc', n_seeds=n_seeds, max_seeds=max_seeds,
+                      workers=workers, cache_dir=cache, quiet=quiet or as_json)
     res = lad.run()   # Ctrl-C inside returns the rungs finished so far, marked `interrupted`
     d = res.to_dict()
-    d.update(data=data)
+    d.update(data=data, split_seed=split_seed, cache_dir=str(cache))
     plot = res.rows and res.table.valid_loss.notna().any()
     kept = _write_files(path, {'results.json': lambda p: p.write_text(json.dumps(d, indent=2)),
                                'report.md': lambda p: p.write_text(res.report_md(f"fastai_remedies ladder on {data}")),
@@ -222,7 +249,8 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
             print(res.table.drop(columns='note').to_string(index=False, float_format=lambda x: f'{x:.4f}'))
         print(f"\n{res.recommendation if res.rows else 'interrupted before any rung finished'}\n\nwrote {path/'report.md'}, "
               f"{path/'ladder_plot.png'}, {path/'results.json'}" + (" (partial: interrupted)" if res.interrupted else ''))
-    if res.interrupted: raise Interrupted(kept, path, f'{len(res.rows)} rungs finished, marked interrupted')
+    if res.interrupted: raise Interrupted(kept, path, f'{len(res.rows)} rungs finished, marked interrupted; the trials that '
+                                          f'finished are cached in {cache}: run the same command again with --resume to continue')
     return res
 
 # %% ../nbs/60_cli.ipynb #fbfd8d43
@@ -235,7 +263,9 @@ def main(argv:list|None=None):
         if args.command == 'data-value':
             data_value_command(args.data, args.fracs, args.seeds, args.epochs, args.lr, args.seed, args.out)
         if args.command == 'ladder':
-            ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr, rungs=args.rungs)
+            ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr, rungs=args.rungs,
+                           n_seeds=args.seeds, max_seeds=args.max_seeds, workers=args.workers, test=args.test,
+                           cache_dir=args.cache_dir, resume=args.resume, split_seed=args.split_seed)
     except ValueError as e: parser.exit(2, f"fastai-remedies {args.command}: error: {e}\n")
     except KeyboardInterrupt as e:   # Ctrl-C anywhere (imports, training, writing): one line, exit code 130
         kept, out, note = getattr(e, 'kept', []), getattr(e, 'out', None), getattr(e, 'note', '')

@@ -76,6 +76,7 @@ class DecodedDatasets(Datasets):
 # %% ../nbs/00_data.ipynb #50ac6dc6
 def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,797 feed the validation set)
                n_valid:int=500, # Number of validation images
+               n_test:int=0, # Number of test images, held out from both (as raw items in `dls.test_items`)
                size:int=8, # Side of the images fed to the model (resized from 8×8 when different)
                bs:int=64, # Batch size
                seed:int=42, # Seed of the train/valid split
@@ -95,7 +96,11 @@ def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,7
     check_arg(is_int_arg(bs, 1, n_train), 'bs', bs, f'an integer in 1..n_train={n_train} (fastai drops the last partial training batch)')
     check_arg(fast in (None, True, False), 'fast', fast, 'None, True or False')
     check_arg(not (fast and item_tfms), 'fast', fast, 'False or None with `item_tfms` (item transforms run item by item)')
+    check_arg(is_int_arg(n_test, 0, n-n_train-n_valid), 'n_test', n_test,
+              f'an integer in 0..{n-n_train-n_valid} (1,797 digits minus n_train and n_valid)')
     tr, va = _split_idxs(n, n_train, n_valid, seed)
+    te = np.random.RandomState(seed).permutation(n)[n_train+n_valid:n_train+n_valid+n_test]   # after train and valid
+    test_items = [(imgs[i], int(targs[i])) for i in te]   # for `dls.test_dl(dls.test_items, with_labels=True)`
     pos = np.concatenate([tr, va])
     items = [(imgs[i], int(targs[i])) for i in pos]
     stats = imgs[tr].astype(np.float32)/255
@@ -103,14 +108,19 @@ def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,7
     btfms = L(batch_tfms) + [Normalize.from_stats([stats.mean()], [stats.std()], cuda=False)]
     dblock = DataBlock(blocks=(ImageBlock(PILImageBW), CategoryBlock), get_x=ItemGetter(0), get_y=ItemGetter(1),
                        splitter=IndexSplitter(range(n_train, n_train+n_valid)), item_tfms=itfms, batch_tfms=btfms)
-    if not ifnone(fast, not item_tfms): return dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
+    if not ifnone(fast, not item_tfms):
+        dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
+        dls.test_items = test_items
+        return dls
     dsets = dblock.datasets(items)
     y = torch.tensor([dsets.vocab.o2i.get(int(t), -1) for t in targs[pos]])
     # a validation label missing from the training labels: the per-item path raises fastai's own error when it is read
     decoded = (TensorImageBW(_digits_at(size)[pos]), TensorCategory(y)) if (y >= 0).all() else None
     dsets = DecodedDatasets(tls=dsets.tls, n_inp=dsets.n_inp, decoded=decoded)
-    return dsets.dataloaders(bs=bs, num_workers=num_workers, after_item=dblock.item_tfms, after_batch=dblock.batch_tfms,
-                             **{**dblock.dls_kwargs, **kwargs})
+    dls = dsets.dataloaders(bs=bs, num_workers=num_workers, after_item=dblock.item_tfms, after_batch=dblock.batch_tfms,
+                            **{**dblock.dls_kwargs, **kwargs})
+    dls.test_items = test_items
+    return dls
 
 # %% ../nbs/00_data.ipynb #acc76cf5
 TABULAR_DATASETS = dict(
@@ -126,6 +136,7 @@ def _table(name):
 # %% ../nbs/00_data.ipynb #6fb11091
 def tabular_dls(name:str='breast_cancer', # One of `TABULAR_DATASETS`
                 valid_pct:float=0.3, # Fraction of rows held out for validation
+                test_pct:float=0., # Fraction of rows held out for testing (as a raw DataFrame in `dls.test_items`)
                 n_train:int|None=None, # Keep only this many training rows (None: all the others)
                 bs:int=64, # Batch size
                 seed:int=42, # Seed of the train/valid split
@@ -135,19 +146,24 @@ def tabular_dls(name:str='breast_cancer', # One of `TABULAR_DATASETS`
     "Tabular `DataLoaders` over one of sklearn's small tables"
     check_arg(name in TABULAR_DATASETS, 'name', name, f'one of {list(TABULAR_DATASETS)}')
     check_arg(is_num_arg(valid_pct, 0, 1, lo_open=True) and valid_pct < 1, 'valid_pct', valid_pct, 'a fraction strictly between 0 and 1')
+    check_arg(0 <= test_pct < 1-valid_pct, 'test_pct', test_pct, f'a fraction in [0, {1-valid_pct:g}) (1 - valid_pct)')
     df = _table(name)
-    n = len(df); n_valid = int(round(n*valid_pct))
+    n = len(df); n_valid, n_test = int(round(n*valid_pct)), int(round(n*test_pct))
     check_arg(1 <= n_valid < n, 'valid_pct', valid_pct, f'a fraction giving 1..{n-1} validation rows of the {n} of {name!r}')
-    n_train = ifnone(n_train, n-n_valid)
-    check_arg(is_int_arg(n_train, 1, n-n_valid), 'n_train', n_train,
-              f'an integer in 1..{n-n_valid} for {name!r} with valid_pct={valid_pct}')
+    n_train = ifnone(n_train, n-n_valid-n_test)
+    check_arg(is_int_arg(n_train, 1, n-n_valid-n_test), 'n_train', n_train,
+              f'an integer in 1..{n-n_valid-n_test} for {name!r} with valid_pct={valid_pct}, test_pct={test_pct}')
     check_arg(is_int_arg(bs, 1, n_train), 'bs', bs, f'an integer in 1..n_train={n_train} (fastai drops the last partial training batch)')
     tr, va = _split_idxs(n, n_train, n_valid, seed)
+    te = np.random.RandomState(seed).permutation(n)[n-n_test:] if n_test else []   # the split permutation's last rows
+    test_df = df.iloc[te].reset_index(drop=True)
     df = df.iloc[np.concatenate([tr, va])].reset_index(drop=True)
     y_block = CategoryBlock() if TABULAR_DATASETS[name][1] == 'classification' else RegressionBlock()
     to = TabularPandas(df, procs=[TabNormalize], cont_names=[c for c in df.columns if c != 'target'], y_names='target',
                        y_block=y_block, splits=(list(range(n_train)), list(range(n_train, n_train+n_valid))))
-    return to.dataloaders(bs=bs, num_workers=num_workers, **kwargs)
+    dls = to.dataloaders(bs=bs, num_workers=num_workers, **kwargs)
+    dls.test_items = test_df   # `dls.test_dl(dls.test_items)` (the target column is kept)
+    return dls
 
 # %% ../nbs/00_data.ipynb #2a12f874
 def python_docs_df()->pd.DataFrame:

@@ -4,11 +4,10 @@
 
 # %% ../nbs/50_ladder.ipynb #79a877aa
 from __future__ import annotations
-import functools, json, math, random, time, warnings
+import functools, hashlib, itertools, json, math, random, time, warnings
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
-from fastprogress.fastprogress import master_bar, progress_bar
 import copy as _copy
 from .core import check_arg, preserve_rng, copy_model
 from .data import baseline_learner
@@ -17,30 +16,35 @@ from .overfit import OverfitCheck  # and `Learner.overfit_check`, which rung 0 r
 from .awd import awd_encoder, awd_lm_learner, set_awd_dropouts
 from .rungs import RUNGS, RUNG_NAMES, rung, data_kind
 from .arch import remedy_learner
+from .trials import Trials, Trial, DataSpec, run_trial, recipe_key, check_test_split, summarize
 
 # %% auto #0
 __all__ = ['Step', 'RemedyLadder', 'mix_candidates', 'LadderResult', 'awd_experiment', 'plot_awd_experiment']
 
 # %% ../nbs/50_ladder.ipynb #1abe2016
 class Step:
-    "A cumulative ladder recipe: mixing callback, `regularize` settings, AWD-LSTM preset, smaller model"
+    "A cumulative ladder recipe: mixing callback, `regularize` settings, AWD-LSTM preset, weight decay, label smoothing, smaller model"
     def __init__(self, mix=None, # (callback class, kwargs) or None
                  reg:dict|None=None, # `regularize` settings (bn, ps, embed_p, weight_p, hidden_p, drop_path)
                  small:bool=False, # Use the smaller model
-                 awd:str|None=None): # AWD-LSTM dropout preset applied to the model's AWD-LSTM (see `set_awd_dropouts`)
-        self.mix, self.reg, self.small, self.awd = mix, dict(reg or {}), small, awd
+                 awd:str|None=None, # AWD-LSTM dropout preset applied to the model's AWD-LSTM (see `set_awd_dropouts`)
+                 wd:float|None=None, # Weight decay of the optimizer (None: fastai's default)
+                 smooth:bool=False): # Label smoothing: `LabelSmoothingCrossEntropyFlat` instead of the loss
+        self.mix, self.reg, self.small, self.awd, self.wd, self.smooth = mix, dict(reg or {}), small, awd, wd, smooth
     def but(self, **kw):
         "A copy with `kw` changed (`reg` is merged)"
-        res = Step(self.mix, self.reg, self.small, self.awd)
-        for k in ('mix', 'small', 'awd'):
+        res = Step(self.mix, self.reg, self.small, self.awd, self.wd, self.smooth)
+        for k in ('mix', 'small', 'awd', 'wd', 'smooth'):
             if k in kw: setattr(res, k, kw[k])
         res.reg.update(kw.get('reg', {}))
         return res
     def callbacks(self): return [self.mix[0](**_copy.deepcopy(self.mix[1]))] if self.mix else []   # a fresh pairing each fit
     def describe(self)->str:
         parts = (([_call(*self.mix)] if self.mix else []) + [f"{k}={v}" for k, v in self.reg.items()] +
-                 ([f"AWD preset {self.awd!r}"] if self.awd else []) + (['smaller model'] if self.small else []))
+                 ([f"AWD preset {self.awd!r}"] if self.awd else []) + ([f"wd={self.wd}"] if self.wd is not None else []) +
+                 (['label smoothing'] if self.smooth else []) + (['smaller model'] if self.small else []))
         return ', '.join(parts) or 'plain model'
+    def key(self)->str: return self.describe()   # the recipe's identity in trial caches
     __repr__ = describe
 
 def _call(cls, kw): return f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in kw.items())})"
@@ -53,29 +57,43 @@ def _is_vision_arch(f):
     from fastai.vision.learner import model_meta
     return f in model_meta or getattr(f, '__module__', '').startswith(('torchvision.models', 'fastai.vision.models'))
 
-class _EpochBar(Callback):
-    "Advance a fastprogress child bar after each epoch"
-    order = 99
-    def __init__(self, pb): self.pb = pb
-    def before_fit(self): self.pb.update(0)
-    def after_epoch(self): self.pb.update(self.epoch + 1)
+def _model_key(m)->str:
+    "A stable text for a model source: 'baseline', a function's name, or a module's class and a hash of its structure and weights"
+    if m is None: return 'baseline'
+    if not isinstance(m, nn.Module): return recipe_key(m)
+    h = hashlib.sha256(repr(m).encode())
+    for k, v in m.state_dict().items(): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return f"{type(m).__name__}#{h.hexdigest()[:12]}"
 
 class RemedyLadder:
-    "Walk the reduce-overfitting ladder on `dls`: rung 0 to 5 in order, each kept only if it lowers the valid loss"
+    "Walk the reduce-overfitting ladder on `dls`: rung 0 to 5 in order, each kept only if it beats the incumbent beyond the seeds' noise"
     def __init__(self,
-                 dls:DataLoaders, # The data
-                 model=None, # nn.Module (copied for every rung), a function returning one, or None for the embedded data's plain baseline
+                 dls, # The data: fastai DataLoaders, or a `DataSpec` (worker processes rebuild it instead of receiving it)
+                 model=None, # nn.Module (copied for every trial), a function returning one, or None for the embedded data's plain baseline
                  loss_func=None, # Loss (None: fastai's default for the data, or the baseline's)
                  metrics=None, # Metrics; the first one is reported (None: the baseline's)
                  epochs:int|dict=20, # Epochs of `fit_one_cycle` per rung: one number, or {rung name: epochs} (others: 20)
                  lr:float|dict|None=None, # Maximum learning rate: one number, {rung name: lr} (others: found), or None: from `lr_find` on the baseline
                  rungs=RUNG_NAMES, # Names of the rungs to run (see `fastai_remedies.rungs.RUNGS`); they run in ladder order
-                 seed:int=42, # Seed of every rung's initial weights, data order and mixing
+                 seed:int=42, # Base of the training seeds: every recipe trains from seeds 1000*seed + i, i < n_seeds
                  smaller=None, # The smaller model for rung 5: nn.Module or function (None: the baseline's, halved twice; else rung 5 is skipped)
-                 keep_tol:float=0.01, # A rung is kept when its valid loss is below (1 - keep_tol) × the best kept so far
-                 cbs=None, # Extra callbacks, put on every rung's Learner (e.g. `RNNCallback` for a text model)
-                 quiet:bool=False): # No progress bars
-        check_arg(isinstance(dls, DataLoaders), 'dls', type(dls).__name__, 'fastai DataLoaders', TypeError)
+                 keep_tol:float=0.01, # Smallest mean paired relative improvement of the valid loss worth keeping
+                 cbs=None, # Extra callbacks, put on every trial's Learner (e.g. `RNNCallback` for a text model)
+                 quiet:bool=False, # No progress bars
+                 n_seeds:int=3, # Training seeds per recipe, the same for every recipe (paired comparisons)
+                 max_seeds:int|None=None, # Sequential mode: add seeds to a borderline decision, up to this many (None: n_seeds)
+                 confidence:float=0.95, # Two-sided confidence of the intervals; the keep test is one-sided at (1-confidence)/2
+                 executor=None, # A `concurrent.futures.Executor` for the trials (None: a local process pool)
+                 workers:int|None=None, # Workers of that pool (None: one per CPU core, or per GPU; 1: serially, here)
+                 cache_dir=None, # Folder caching every trial's result: a stopped ladder, run again, retrains nothing that finished
+                 test_dl=None, # A test `DataLoader`, never used for a decision: the final recipe is re-measured on it
+                 test_items=None): # Or items for `dls.test_dl(test_items, with_labels=True)` (None: `dls.test_items` when not empty)
+        spec = dls if isinstance(dls, DataSpec) else DataSpec(dls) if isinstance(dls, DataLoaders) else None
+        check_arg(spec is not None, 'dls', type(dls).__name__, 'fastai DataLoaders or a DataSpec', TypeError)
+        check_arg(test_dl is None or test_items is None, 'test_items', type(test_items).__name__, 'None when `test_dl` is given')
+        if test_dl is not None or test_items is not None:
+            spec = _copy.copy(spec); spec.test, spec._fp = ifnone(test_dl, test_items), None
+        dls = spec.load()
         check_arg(model is None or isinstance(model, nn.Module) or callable(model), 'model', model,
                   'None, an nn.Module or a function returning one', TypeError)
         check_arg(smaller is None or isinstance(smaller, nn.Module) or callable(smaller), 'smaller', smaller,
@@ -92,7 +110,10 @@ class RemedyLadder:
             check_arg((v is None and k is None) or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
                       'lr', v, 'None, a positive number, or a dict of positive numbers')
         check_arg(isinstance(keep_tol, (int, float)) and 0 <= keep_tol < 1, 'keep_tol', keep_tol, 'a number in [0, 1)')
-        store_attr('dls,model,loss_func,metrics,lr,seed,smaller,keep_tol,quiet')
+        tdl = spec.test_dl()
+        if tdl is not None or test_dl is not None or test_items is not None: check_test_split(dls, tdl)
+        self.has_test = tdl is not None
+        store_attr('dls,spec,model,loss_func,metrics,lr,seed,smaller,keep_tol,quiet')
         self.rungs = [r for r in RUNG_NAMES if r in rungs]
         self.epochs = {r: eps.get(r, 20) if eps else epochs for r in RUNG_NAMES}
         self.cbs = L(cbs)
@@ -104,47 +125,56 @@ class RemedyLadder:
                       "baseline covers the embedded digits and tables)")
             base = baseline_learner(dls)
             self.loss_func, self.metrics = ifnone(loss_func, base.loss_func), ifnone(metrics, base.metrics)
+        # the trial engine: checks n_seeds, max_seeds, confidence, executor, workers and cache_dir
+        self.trials = Trials(spec, self, n_seeds=n_seeds, max_seeds=max_seeds, seed=seed, keep_tol=keep_tol,
+                             confidence=confidence, executor=executor, workers=workers, cache_dir=cache_dir, quiet=quiet)
 
-    def _make(self, small:bool)->nn.Module:
+    def __getstate__(self):   # what a worker process receives with each trial: the recipe-building settings, not the data
+        return {k: v for k, v in self.__dict__.items() if k not in ('dls', 'spec', 'trials')}
+
+    def key(self)->str:
+        "What identifies this ladder's Learners in trial caches: models, loss, metrics, callbacks (computed once)"
+        if getattr(self, '_key', None) is None:
+            mets = [getattr(m, 'name', getattr(m, '__name__', type(m).__name__)) for m in L(self.metrics)]
+            model = self._initial if isinstance(self.model, nn.Module) else self.model
+            self._key = (f"RemedyLadder(model={_model_key(model)}, smaller={_model_key(self.smaller)}, "
+                         f"loss={self.loss_func!r}, metrics={mets}, cbs={[type(c).__name__ for c in self.cbs]})")
+        return self._key
+
+    def _make(self, small:bool, dls)->nn.Module:
         "A fresh model (the smaller one when `small`)"
         src = self.smaller if small else self.model
-        if src is None: return baseline_learner(self.dls, hidden=(50, 25) if small else (200, 100)).model
+        if src is None: return baseline_learner(dls, hidden=(50, 25) if small else (200, 100)).model
         if isinstance(src, nn.Module): return copy_model(self._initial if src is self.model else src)
         if _is_vision_arch(src):   # a fastai / torchvision architecture: body and head for this data, as vision_learner
             from fastai.vision.learner import create_vision_model
-            with preserve_rng(): n_in = self.dls.valid.one_batch()[0].shape[1]
-            return create_vision_model(src, self.dls.c, pretrained=False, n_in=n_in)
+            with preserve_rng(): n_in = dls.valid.one_batch()[0].shape[1]
+            return create_vision_model(src, dls.c, pretrained=False, n_in=n_in)
         return src()
 
     def can_shrink(self): return self.smaller is not None or self.model is None
 
-    def build(self, step:Step)->Learner:
-        "A fresh Learner for recipe `step` (untrained)"
-        model = self._make(step.small)
+    def build(self, step:Step, dls=None)->Learner:
+        "A fresh Learner for recipe `step` (untrained, without its mixing callback) on `dls` (None: the ladder's)"
+        dls = self.dls if dls is None else dls
+        model = self._make(step.small, dls)
         if self._awd is None: self._awd = _has_awd(model)
         if step.awd: set_awd_dropouts(model, step.awd)
-        kw = dict(loss_func=self.loss_func, metrics=self.metrics, cbs=[_copy.copy(cb) for cb in self.cbs])
-        return remedy_learner(self.dls, model, **{'bn': False, **step.reg}, **kw) if step.reg else Learner(self.dls, model, **kw)
+        kw = dict(loss_func=LabelSmoothingCrossEntropyFlat() if step.smooth else self.loss_func, metrics=self.metrics,
+                  cbs=[_copy.copy(cb) for cb in self.cbs], **({'wd': step.wd} if step.wd is not None else {}))
+        return remedy_learner(dls, model, **{'bn': False, **step.reg}, **kw) if step.reg else Learner(dls, model, **kw)
 
-    def _seed(self):
-        set_seed(self.seed)
-        for dl in self.dls.loaders: dl.rng = random.Random(self.seed)   # fastai DataLoaders keep their own generator
+    def __call__(self, dls, step:Step)->Learner:
+        "The trials' Learner factory: `build(step, dls)` with the recipe's mixing callback"
+        return self.build(step, dls).add_cbs(step.callbacks())
 
-    def train(self, step:Step, epochs:int, lr:float, mb=None)->dict:
-        "Train recipe `step` from the seed; the last epoch's numbers, the Learner and its GapMonitor"
-        self._seed()
-        learn, gm = self.build(step), GapMonitor()
-        cbs = [gm] + step.callbacks()
-        if mb is not None: cbs.append(_EpochBar(progress_bar(range(epochs), parent=mb, leave=False)))
-        start = time.perf_counter()
-        with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            learn.fit_one_cycle(epochs, lr, cbs=cbs)
-        secs = time.perf_counter() - start
-        vals = dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1]))
-        met = next((n for n in vals if n not in ('train_loss', 'valid_loss', 'honest_loss', 'gap') and not n.startswith(('honest_', 'gap_'))), None)
-        return dict(honest_loss=vals['honest_loss'], valid_loss=vals['valid_loss'], gap=vals['gap'],
-                    metric=vals[met] if met else np.nan, metric_name=met, seconds=secs, lr=lr, learn=learn, gm=gm)
+    def trial(self, step:Step, epochs:int, lr:float, seed:int|None=None)->Trial:
+        "The `Trial` of recipe `step` (seed None: the first training seed)"
+        return self.trials.trial(step, ifnone(seed, self.trials.seeds()[0]), epochs, lr)
+
+    def train(self, step:Step, epochs:int, lr:float, seed:int|None=None)->dict:
+        "Train recipe `step` here, from `seed` (None: the first training seed), as a trial does: its numbers"
+        return run_trial(self.trial(step, epochs, lr, seed))
 
 # %% ../nbs/50_ladder.ipynb #7419708b
 def mix_candidates(kind:str, # From `data_kind`
@@ -154,31 +184,37 @@ def mix_candidates(kind:str, # From `data_kind`
     return [c['mix'] for c in rung('mixing').candidates(kind, regression, False)], ''
 
 # %% ../nbs/50_ladder.ipynb #5cfe8a74
-_COLS = ['rung', 'name', 'change', 'honest_loss', 'valid_loss', 'gap', 'metric', 'seconds', 'kept', 'note']
+_COLS = ['rung', 'name', 'change', 'n', 'honest_loss', 'valid_loss', 'valid_loss_pm', 'gap', 'gap_pm', 'metric', 'metric_pm',
+         'improvement', 'improvement_lo', 'improvement_hi', 'seconds', 'kept', 'reason', 'note']
 
 class LadderResult:
-    "What a `RemedyLadder` run did: `table`, `final` recipe, `recommendation`, `code`, `plot()`, `refit()`"
+    "What a `RemedyLadder` run did: `table`, `final` recipe, `test`, `recommendation`, `code`, `plot()`, `refit()`"
     def __init__(self, ladder:RemedyLadder):
-        self.ladder, self.rows, self.final, self.best = ladder, [], Step(), None
+        self.ladder, self.rows, self.final, self.best, self.final_results, self.test = ladder, [], Step(), None, None, None
         self.lr, self.final_lr, self.final_epochs, self.stopped, self.interrupted = None, None, None, None, False
-        self.seconds_total = self.seconds_training = self.seconds_measuring = 0.
-        self.metric_name = None
+        self.seconds_total = self.seconds_training = 0.
+        self.metric_name, self.seeds = None, ladder.trials.seeds()
 
-    def add(self, name, change, r=None, kept=None, note=''):
-        row = dict(rung=rung(name).level, name=name, change=change, honest_loss=np.nan, valid_loss=np.nan, gap=np.nan,
-                   metric=np.nan, seconds=np.nan, kept=kept, note=note)
-        if r is not None:
-            row.update({k: float(r[k]) for k in ('honest_loss', 'valid_loss', 'gap', 'metric', 'seconds')})
-            self.metric_name = self.metric_name or r['metric_name']
-            self.seconds_training += r['seconds']
-            self.seconds_measuring += float(r['gm'].table['honest_secs'].sum())
+    def add(self, name, change, results=None, kept=None, note='', verdict=None, reason=''):
+        "A row: `results` of the recipe over seeds (summarised), `verdict` of `Trials.compare` against the incumbent"
+        row = dict(rung=rung(name).level, name=name, change=change, n=0, **{k: np.nan for k in _COLS[4:15]},
+                   kept=kept, reason=reason, note=note)
+        if results is not None:
+            s = summarize(results, self.ladder.trials.confidence)
+            row.update(n=s['n'], seconds=s['seconds'], **{k: s[k] for k in ('honest_loss', 'valid_loss', 'valid_loss_pm', 'gap',
+                                                                             'gap_pm', 'metric', 'metric_pm')})
+            self.metric_name = self.metric_name or s['metric_name']
+            self.seconds_training += s['seconds'] if not any(r.get('cached') for r in results) else 0.
+        if verdict is not None:
+            row.update(improvement=verdict['mean'], improvement_lo=verdict['lo'], improvement_hi=verdict['hi'])
         self.rows.append(row)
         return row
 
     @property
     def table(self)->pd.DataFrame:
-        "One row per rung tried: what changed, honest train loss, valid loss, gap, metric, time, kept"
-        return pd.DataFrame(self.rows, columns=_COLS).rename(columns={'metric': self.metric_name or 'metric'})
+        "One row per recipe tried: valid loss, honest gap and metric (mean ± half-width over seeds), paired improvement, verdict"
+        m = self.metric_name or 'metric'
+        return pd.DataFrame(self.rows, columns=_COLS).rename(columns={'metric': m, 'metric_pm': f'{m}_pm'})
 
     @property
     def kept(self)->list: return [f"{r['name']}: {r['change']}" for r in self.rows if r['kept'] and r['name'] != 'baseline']
@@ -186,149 +222,202 @@ class LadderResult:
 # %% ../nbs/50_ladder.ipynb #a92a7a2f
 @patch
 def _find_lr(self:RemedyLadder)->float:
-    "The larger of `lr_find`'s `valley` and `steep` suggestions on the baseline, from the seed"
+    "Median over the training seeds of the larger of `lr_find`'s `valley` and `steep` suggestions on the baseline (2 digits)"
     from fastai.callback.schedule import valley, steep
-    self._seed()
-    learn = self.build(Step())
-    with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        return float(max(learn.lr_find(suggest_funcs=(valley, steep), show_plot=False)))
+    from fastai_remedies.trials import seed_everything
+    found = []
+    with preserve_rng():
+        for s in self.trials.seeds():   # one lr_find can be off by 100x (a `steep` of 0.9 was seen on digits)
+            seed_everything(self.dls, s)
+            learn = self.build(Step())
+            with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                found.append(max(learn.lr_find(suggest_funcs=(valley, steep), show_plot=False)))
+    return float(f"{np.median(found):.2g}")   # rounded: the lr is part of every trial's cache key
 
 @patch
 def run(self:RemedyLadder)->LadderResult:
-    "Walk the rungs in order; at each, train its candidates and keep the best if it lowers the valid loss by more than `keep_tol`"
-    res, t0 = LadderResult(self), time.perf_counter()
+    "Walk the rungs in order; at each, keep the best candidate only if it beats the incumbent, paired by seed, beyond the noise"
+    res, t0, tr = LadderResult(self), time.perf_counter(), self.trials
     ref = RUNGS[0].name   # rung 0, the reference every rung is compared with: it always runs
     names = [ref] + [r for r in self.rungs if r != ref]
-    mb = None if self.quiet else master_bar(names)
-    step, best = Step(), None
-    def keep(r): return math.isfinite(r['valid_loss']) and r['valid_loss'] < best['valid_loss'] * (1 - self.keep_tol)
+    if self._awd is None: self.build(Step())   # learn whether the model holds an AWD-LSTM (rung 4's candidates)
+    step = Step()
     try:
         t = time.perf_counter()
         found = self._find_lr() if self.lr is None or (isinstance(self.lr, dict) and set(self.lr) < set(names)) else None
         res.seconds_training += time.perf_counter() - t
         lrs = {r: (self.lr.get(r, found) if isinstance(self.lr, dict) else ifnone(self.lr, found)) for r in RUNG_NAMES}
         res.lr = lrs[ref]
-        for name in (mb if mb is not None else names):
-            rg, ep, lr = rung(name), self.epochs[name], lrs[name]
-            if name == ref:   # the model must be able to overfit before anything is compared with it
-                t = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter('ignore')
-                    oc = self.build(step).overfit_check(lr=lr)
-                res.seconds_training += time.perf_counter() - t
-                if not oc.passed:
-                    res.add(name, 'overfit_check', kept=False, note=oc.message)
-                    res.stopped = ("the baseline cannot overfit a small subset: fix the model, data or learning rate "
-                                   "first; more regularisation would be the wrong direction")
-                    break
-                best = self.train(step, ep, lr, mb)
-                res.add(name, 'plain model', best, kept=True, note='overfit_check passed')
-                res.best, res.final_epochs, res.final_lr = best, ep, lr
-                continue
-            if rg.candidates is None:   # nothing to train (rung 1): what the baseline says about it
-                res.add(name, rg.title, note=rg.note(self, best) if rg.note else ''); continue
-            changes = rg.candidates(self.kind, self.regression, self._awd)
-            if not changes: res.add(name, rg.title, kept=False, note=f"no candidate for {self.kind} data"); continue
-            tried = []
-            for ch in changes:
-                new = step.but(**ch)
-                what = _call(*new.mix) if 'mix' in ch else new.describe()
-                why = rg.skip(self, step, new) if rg.skip else ''
-                if why: res.add(name, what, kept=False, note=f"skipped: {why}"); continue
-                r = self.train(new, ep, lr, mb)
-                tried.append((new, r, res.add(name, what, r, kept=False)))
-            if not tried: continue
-            new, r, row = tried[int(np.argmin([r['valid_loss'] for _, r, _ in tried]))]
-            if keep(r): row['kept'], step, best, res.final_epochs, res.final_lr = True, new, r, ep, lr
+        ep, lr = self.epochs[ref], lrs[ref]
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            oc = self.build(step).overfit_check(lr=lr)
+        res.seconds_training += time.perf_counter() - t
+        if not oc.passed:
+            res.add(ref, 'overfit_check', kept=False, note=oc.message, reason='cannot overfit')
+            res.stopped = ("the baseline cannot overfit a small subset: fix the model, data or learning rate "
+                           "first; more regularisation would be the wrong direction")
+        else:
+            base = tr.run([step], epochs=ep, lr=lr, labels=[f'rung 0 {ref}'])[0]
+            res.add(ref, 'plain model', base, kept=True, note='overfit_check passed', reason='reference')
+            res.final_results, res.final_epochs, res.final_lr = base, ep, lr
+            for level, grp in itertools.groupby(names[1:], key=lambda n: rung(n).level):   # rung 4's entries: judged together
+                grp, cands = list(grp), []
+                ep, lr = self.epochs[grp[0]], lrs[grp[0]]
+                for name in grp:
+                    rg = rung(name)
+                    if rg.candidates is None:   # nothing to train (rung 1): what the baseline says about it
+                        res.add(name, rg.title, note=rg.note(self, dict(summarize(base), lr=lrs[ref])) if rg.note else ''); continue
+                    changes = rg.candidates(self.kind, self.regression, self._awd)
+                    if not changes: res.add(name, rg.title, kept=False, note=f"no candidate for {self.kind} data"); continue
+                    for ch in changes:
+                        new = step.but(**ch)
+                        change = _call(*new.mix) if 'mix' in ch else new.describe()
+                        why = rg.skip(self, step, new) if rg.skip else ''
+                        if why: res.add(name, change, kept=False, reason='skipped', note=f"skipped: {why}")
+                        else: cands.append((name, change, new))
+                if not cands: continue
+                rows = tr.compare(step, [c[2] for c in cands], epochs=ep, lr=lr, labels=[f"{n} {c}" for n, c, _ in cands],
+                                  name=f"rung {level}")
+                for (name, change, new), r in zip(cands, rows):
+                    c = r.get('confirm')
+                    note = f"on fresh seeds: {c['mean']:+.1%} [{c['lo']:+.1%}, {c['hi']:+.1%}] ({c['verdict']})" if c else ''
+                    res.add(name, change, r['results'], kept=r['kept'], verdict=r, reason=r['reason'], note=note)
+                    if r['kept']: step, res.final_results, res.final_epochs, res.final_lr = new, r['results'], ep, lr
     except KeyboardInterrupt: res.interrupted = True
-    res.final, res.best = step, best
+    finally: tr.close()
+    res.final = step
+    if res.final_results is not None:
+        res.best = summarize(res.final_results[:tr.n_seeds], tr.confidence)
+        if self.has_test: res.test = {k: res.best[k] for k in ('test_loss', 'test_loss_pm', 'test_metric', 'test_metric_pm')}
     res.seconds_total = time.perf_counter() - t0
     return res
 
 # %% ../nbs/50_ladder.ipynb #e7c6fc88
+def _pm(m, h, fmt='.4f'): return f"{m:{fmt}} ± {h:{fmt}}" if math.isfinite(h) else f"{m:{fmt}}"
+
 @patch(as_prop=True)
 def recommendation(self:LadderResult)->str:
     "What the ladder found and what to do next, in words"
     if self.stopped: return f"Stopped at rung 0: {self.stopped}.\n\n" + self.rows[0]['note']
-    if not self.rows: return "Interrupted before the baseline finished: nothing to recommend yet."
+    if not self.rows or self.best is None: return "Interrupted before the baseline finished: nothing to recommend yet."
     base, fin, m = self.rows[0], self.best, self.metric_name or 'metric'
-    lines = [f"Baseline: valid loss {base['valid_loss']:.4f}, honest gap {base['gap']:.4f}, {m} {base['metric']:.4f}."]
-    lines += [f"Rung {r['rung']} ({r['change']}): {r['note']}." for r in self.rows if r['kept'] is None and r['note']]
+    tr = self.ladder.trials
+    lines = [f"Every recipe was trained from the same {tr.n_seeds} seeds ({', '.join(map(str, self.seeds))}); figures are "
+             f"means ± {tr.confidence:.0%} t-interval half-widths over seeds.",
+             f"Baseline: valid loss {_pm(base['valid_loss'], base['valid_loss_pm'])}, honest gap "
+             f"{_pm(base['gap'], base['gap_pm'])}, {m} {_pm(base['metric'], base['metric_pm'])}."]
+    more = [r for r in self.rows if r['name'] == 'more_data']
+    if more: lines.append(f"Rung 1 (more data): {more[0]['note']}.")
     if self.kept:
         lines.append(f"Kept: {'; '.join(self.kept)}. The final recipe ({self.final.describe()}) reaches valid loss "
-                     f"{fin['valid_loss']:.4f} ({fin['valid_loss']/base['valid_loss']-1:+.0%} vs the baseline), honest gap "
-                     f"{fin['gap']:.4f}, {m} {fin['metric']:.4f}.")
-    else: lines.append("No rung lowered the valid loss by the keep rule: the baseline stays; try more epochs per rung, "
-                       "or more data (rung 1).")
-    lines.append(f"Its GapMonitor says: {fin['gm'].diagnose()}")
+                     f"{_pm(fin['valid_loss'], fin['valid_loss_pm'])} ({fin['valid_loss']/base['valid_loss']-1:+.0%} vs the "
+                     f"baseline), honest gap {_pm(fin['gap'], fin['gap_pm'])}, {m} {_pm(fin['metric'], fin['metric_pm'])}.")
+    else: lines.append("No candidate beat the baseline beyond the seeds' noise: the baseline stays; try more epochs per "
+                       "rung, more seeds, or more data (rung 1).")
+    if self.test is not None:
+        lines.append(f"On the test set, never used for a decision: loss {_pm(self.test['test_loss'], self.test['test_loss_pm'])}, "
+                     f"{m} {_pm(self.test['test_metric'], self.test['test_metric_pm'])}.")
+    else: lines.append("No test set was given: the final figures were used to choose the recipe, so they are "
+                       "selection-biased (optimistic); pass `test_dl=` or `test_items=` for an unbiased measurement.")
     if self.interrupted: lines.append("(Interrupted: the rungs after the last row were not run.)")
     return '\n'.join(lines)
 
+def _data_lines(spec)->list:
+    "Python that makes the ladder's DataLoaders, when the data came as a `DataSpec` of a function"
+    if spec.fn is None: return ["# dls = ...  # the DataLoaders given to the ladder"]
+    args = ', '.join(f"{k}={v!r}" for k, v in spec.kwargs.items())
+    return [f"from {spec.fn.__module__} import {spec.fn.__name__}", f"dls = {spec.fn.__name__}({args})"]
+
 @patch(as_prop=True)
 def code(self:LadderResult)->str:
-    "Python that rebuilds and trains the final recipe (with `dls` and, unless the baseline was used, `model` defined)"
+    "Python that rebuilds and trains the final recipe from the first seed, as its trial did (the same numbers)"
     lad, st = self.ladder, self.final
-    lines = ["from fastai.basics import *", "from fastai_remedies.gap import GapMonitor"]
+    lines = ["from fastai.basics import *", "from fastai_remedies.gap import GapMonitor",
+             "from fastai_remedies.trials import seed_everything, torch_threads"] + _data_lines(lad.spec)
+    seed = self.seeds[0]
+    lines.append(f"seed_everything(dls, {seed})")
     if lad.model is None:
         lines.append("from fastai_remedies.data import baseline_learner")
-        lines.append(f"model = baseline_learner(dls, hidden={(50, 25) if st.small else (200, 100)}).model")
-    elif st.small: lines.append("model = smaller_model  # the `smaller` model given to the ladder")
+        lines.append(f"base = baseline_learner(dls, hidden={(50, 25) if st.small else (200, 100)})")
+        lines.append("model, loss_func, metrics = base.model, base.loss_func, base.metrics")
+    else: lines.append("model = smaller_model  # the `smaller` model given to the ladder" if st.small else
+                       "# model, loss_func, metrics = ...  # as given to the ladder")
+    if st.smooth: lines.append("loss_func = LabelSmoothingCrossEntropyFlat()")
+    cbs = []
     if st.mix:
         for cls in [st.mix[0]] + [type(v) for v in st.mix[1].values() if type(v).__module__.startswith('fastai_remedies')]:
             lines.append(f"from {cls.__module__} import {cls.__name__}")
-    lines.append(f"set_seed({lad.seed})")
-    if st.awd: lines += ["from fastai_remedies.awd import set_awd_dropouts", f"set_awd_dropouts(model, {st.awd!r})"]
+        cbs.append(_call(*st.mix))
+    if st.awd: lines += ["from fastai_remedies.ladder import set_awd_dropouts", f"set_awd_dropouts(model, {st.awd!r})"]
+    kw = f"loss_func=loss_func, metrics=metrics, cbs=[{', '.join(cbs)}]" + (f", wd={st.wd!r}" if st.wd is not None else '')
     if st.reg:
         lines.append("from fastai_remedies.arch import remedy_learner")
         reg = ', '.join(f"{k}={v!r}" for k, v in {'bn': False, **st.reg}.items())
-        lines.append(f"learn = remedy_learner(dls, model, {reg}, loss_func=loss_func, metrics=metrics)")
-    else: lines.append("learn = Learner(dls, model, loss_func=loss_func, metrics=metrics)")
-    cbs = ', '.join(['GapMonitor()'] + ([_call(*st.mix)] if st.mix else []))
-    lines.append(f"learn.fit_one_cycle({self.final_epochs}, {self.final_lr:.3g}, cbs=[{cbs}])")
+        lines.append(f"learn = remedy_learner(dls, model, {reg}, {kw})")
+    else: lines.append(f"learn = Learner(dls, model, {kw})")
+    lines.append(f"seed_everything(dls, {seed})  # as the ladder's trials: training starts from the seed")
+    lines.append(f"with torch_threads(1): learn.fit_one_cycle({self.final_epochs}, {self.final_lr!r}, cbs=GapMonitor())")
     return '\n'.join(lines)
 
 @patch
 def final_learner(self:LadderResult)->Learner:
     "A fresh, untrained Learner of the final recipe (its mixing callback is added to it)"
-    learn = self.ladder.build(self.final)
-    return learn.add_cbs(self.final.callbacks())
+    return self.ladder(self.ladder.dls, self.final)
 
 @patch
-def refit(self:LadderResult)->dict:
-    "Train the final recipe again from the seed, as the ladder did: the same numbers"
-    return self.ladder.train(self.final, self.final_epochs, self.final_lr)
+def refit(self:LadderResult, seed:int|None=None)->dict:
+    "Train the final recipe again, here, from `seed` (None: the first seed), as its trial did: the same numbers"
+    return self.ladder.train(self.final, self.final_epochs, self.final_lr, seed)
 
 # %% ../nbs/50_ladder.ipynb #60f9d7fe
 @patch
-def plot(self:LadderResult, figsize=(10, 4)):
-    "The honest gap and the metric across the rungs tried; kept rows filled"
+def plot(self:LadderResult, figsize=(11, 4)):
+    "Valid loss (the decision metric) and honest gap per recipe, mean with t-interval error bars; kept rows filled"
     import matplotlib.pyplot as plt
     df = self.table.dropna(subset=['valid_loss']).reset_index(drop=True)
-    several = df.name.duplicated(keep=False)   # a rung that tried several candidates: each row by its change
-    labels = [f"{r.rung} {r.change if several[i] else r.name}"[:28] for i, r in enumerate(df.itertuples())]
+    labels = [f"{r.rung} {r.change}"[:30] for r in df.itertuples()]
     fig, axs = plt.subplots(1, 2, figsize=figsize)
-    mcol = self.metric_name or 'metric'
-    for ax, col in zip(axs, ['gap', mcol]):
-        ax.plot(range(len(df)), df[col], '-', color='0.6', zorder=1)
-        kept = df['kept'].fillna(False).astype(bool).values
-        ax.scatter(np.arange(len(df))[kept], df[col][kept], s=60, color='C0', zorder=2, label='kept')
-        ax.scatter(np.arange(len(df))[~kept], df[col][~kept], s=60, facecolors='white', edgecolors='C0', zorder=2, label='not kept')
-        ax.set_xticks(range(len(df))); ax.set_xticklabels(labels, rotation=40, ha='right', fontsize=8)
-        ax.set_title('honest gap (valid − honest train loss)' if col == 'gap' else mcol); ax.grid(alpha=.3)
+    kept = df['kept'].fillna(False).astype(bool).values
+    x = np.arange(len(df))
+    for ax, col, title in zip(axs, ['valid_loss', 'gap'], ['valid loss (decides)', 'honest gap (valid − honest train loss)']):
+        err = df[f'{col}_pm'].replace(np.inf, np.nan).values
+        ax.errorbar(x, df[col], yerr=err, fmt='none', ecolor='0.5', capsize=3, zorder=1)
+        ax.scatter(x[kept], df[col][kept], s=60, color='C0', zorder=2, label='kept')
+        ax.scatter(x[~kept], df[col][~kept], s=60, facecolors='white', edgecolors='C0', zorder=2, label='not kept')
+        ax.set_xticks(x); ax.set_xticklabels(labels, rotation=40, ha='right', fontsize=8)
+        ax.set_title(title); ax.grid(alpha=.3)
+    tr = self.ladder.trials
     axs[0].legend(fontsize=8)
+    fig.suptitle(f"{tr.n_seeds} seeds ({', '.join(map(str, self.seeds))}), bars: {tr.confidence:.0%} t-intervals; "
+                 + ("test set held out" if self.ladder.has_test else "no test set"), fontsize=9)
     fig.tight_layout()
     return fig
+
+def _jsonable(v):
+    if isinstance(v, float) and not math.isfinite(v): return None
+    if isinstance(v, (np.floating, np.integer)): return _jsonable(v.item())
+    if isinstance(v, dict): return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
+    return v
 
 @patch
 def to_dict(self:LadderResult)->dict:
     "Everything as JSON-able values"
-    tab = self.table.replace({np.nan: None})
-    return dict(data_kind=self.ladder.kind, regression=self.ladder.regression, seed=self.ladder.seed, lr=self.lr,
-                epochs=self.ladder.epochs, keep_tol=self.ladder.keep_tol, rungs=json.loads(tab.to_json(orient='records')),
-                kept=self.kept, final=self.final.describe(), stopped=self.stopped, interrupted=self.interrupted,
+    tr = self.ladder.trials
+    rows = [{k: (bool(v) if k == 'kept' and v is not None else v) for k, v in r.items()} for r in self.rows]
+    return _jsonable(dict(data_kind=self.ladder.kind, regression=self.ladder.regression, seed=self.ladder.seed,
+                seeds=self.seeds, n_seeds=tr.n_seeds, max_seeds=tr.max_seeds, confidence=tr.confidence,
+                decision=f"paired one-sided t-test at {(1-tr.confidence)/2:.1%} on the relative valid-loss improvement, "
+                         f"mean >= keep_tol; a winner among several confirmed on fresh seeds",
+                valid_loss_epoch='last epoch of the schedule', lr=self.lr, epochs=self.ladder.epochs, keep_tol=self.ladder.keep_tol,
+                rungs=rows, kept=self.kept, final=self.final.describe(), test=self.test,
+                test_note='' if self.test is not None else 'no test set: the final figures are selection-biased',
+                stopped=self.stopped, interrupted=self.interrupted,
                 recommendation=self.recommendation if self.rows else '', code=self.code if self.best else '',
-                seconds=dict(total=self.seconds_total, training=self.seconds_training, measuring=self.seconds_measuring))
+                seconds=dict(total=self.seconds_total, training=self.seconds_training)))
 
 def _md_table(df):
     fmt = lambda v: '' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}" if isinstance(v, float) else str(v)
@@ -337,9 +426,17 @@ def _md_table(df):
 
 @patch
 def report_md(self:LadderResult, title:str='fastai_remedies ladder')->str:
-    "A Markdown report: the table, the recommendation, the code"
-    parts = [f"# {title}", "", _md_table(self.table.drop(columns='note')), "", "## Notes", ""]
-    parts += [f"- rung {r['rung']} {r['name']}: {r['note']}" for r in self.rows if r['note']]
+    "A Markdown report: how it was measured, the table, the recommendation, the code"
+    tr = self.ladder.trials
+    parts = [f"# {title}", "",
+             f"Seeds {', '.join(map(str, self.seeds))} for every recipe (paired); ± are {tr.confidence:.0%} t-interval "
+             f"half-widths over seeds; the valid loss is the last epoch's. A candidate is kept when its mean paired "
+             f"improvement is at least {self.ladder.keep_tol:.0%} and a one-sided t-test at {(1-tr.confidence)/2:.1%} "
+             f"says it is above zero; the best of several is confirmed on fresh seeds. "
+             + ("A test set, never used for a decision, re-measures the final recipe." if self.ladder.has_test else
+                "No test set: the final figures were used for choosing and are selection-biased."), "",
+             _md_table(self.table.drop(columns='note')), "", "## Notes", ""]
+    parts += [f"- rung {r['rung']} {r['name']} ({r['change']}): {r['note']}" for r in self.rows if r['note']]
     parts += ["", "## Recommendation", "", self.recommendation if self.rows else "(no rung finished)"]
     if self.best: parts += ["", "## Rebuild the final Learner", "", "```python", self.code, "```"]
     return '\n'.join(parts) + '\n'

@@ -207,8 +207,8 @@ RUNGS = (
          advice=lambda active, kind: ("rung 3 — a more generalisable architecture: batch normalisation. "
                                       "`remedy_learner(dls, model, bn=True)` with `from fastai_remedies.arch import remedy_learner`")),
     Rung('head_dropout', 4, 'dropout in the head', "Regularise: dropout in the last layer or two.",
-         tries="dropout before the last two Linear layers (`ps=0.5`)", modules=('arch',),
-         candidates=lambda kind, regression, awd: [dict(reg=dict(ps=0.5))], skip=_skip_dropout,
+         tries="dropout before the last two Linear layers at two strengths (`ps=0.25`, `ps=0.5`)", modules=('arch',),
+         candidates=lambda kind, regression, awd: [dict(reg=dict(ps=0.25)), dict(reg=dict(ps=0.5))], skip=_skip_dropout,
          applies=_not_awd, in_use=lambda active: bool(active['dropout']),
          advice=lambda active, kind: ("rung 4 — regularise: dropout in the last layer or two. `remedy_learner(dls, model, "
                                       "ps=0.5)` with `from fastai_remedies.arch import remedy_learner`")),
@@ -220,6 +220,12 @@ RUNGS = (
          skip=_skip_dropout,
          in_use=lambda active: _awd_heavy(active) if active.get('awd') else len(active['dropout']) >= 2,
          advice=_dropout_types_advice),
+    Rung('penalties', 4, 'weight decay, label smoothing', "Regularise the loss and the weights: weight decay; label smoothing for single-label classes.",
+         tries="weight decay `wd=0.1`; for classification, label smoothing (`LabelSmoothingCrossEntropyFlat`)",
+         candidates=lambda kind, regression, awd: [dict(wd=0.1)] + ([] if regression else [dict(smooth=True)]),
+         applies=lambda active, kind: False,   # the diagnosis names dropout at rung 4; the ladder also tries these
+         advice=lambda active, kind: ("rung 4 — regularise: weight decay (`Learner(..., wd=0.1)`) or, for single-label "
+                                      "classification, label smoothing (`loss_func=LabelSmoothingCrossEntropyFlat()`)")),
     Rung('smaller', 5, 'a smaller model', "Only last: a smaller model.",
          tries="a smaller model with everything kept so far",
          candidates=lambda kind, regression, awd: [dict(small=True)],

@@ -55,7 +55,7 @@ def test_ladder_writes_report_plot_and_results(tmp_path):
     out = tmp_path/'ladder'
     r = run('ladder', '--data', 'wine', '--epochs', '3', '--seed', '2', '--out', str(out))
     assert r.returncode == 0, r.stderr
-    assert sorted(os.listdir(out)) == ['ladder_plot.png', 'report.md', 'results.json']
+    assert sorted(os.listdir(out)) == ['ladder_plot.png', 'report.md', 'results.json', 'trials']   # trials: the cache
     assert (out/'ladder_plot.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     res = json.loads((out/'results.json').read_text())
     rows = res['rungs']
@@ -67,7 +67,7 @@ def test_ladder_writes_report_plot_and_results(tmp_path):
     assert trained and all(row['valid_loss'] != base for row in trained), rows   # each recipe changed training (same seed)
     assert res['recommendation'].splitlines()[0] in r.stdout
     table = [l for l in (out/'report.md').read_text().splitlines() if l.startswith('| ') and not l.startswith('| rung')]
-    assert len(table) == len(rows) and all([c.strip() for c in l.strip('|').split('|')][4] == (f"{row['valid_loss']:.4f}" if row['valid_loss'] is not None else '')
+    assert len(table) == len(rows) and all([c.strip() for c in l.strip('|').split('|')][5] == (f"{row['valid_loss']:.4f}" if row['valid_loss'] is not None else '')
                                            for l, row in zip(table, rows)), table   # the report shows the results' numbers
 
 def test_ladder_json_and_bad_input(tmp_path):
@@ -102,3 +102,26 @@ def test_ladder_rungs_from_the_registry(tmp_path):
     rows = json.loads(r.stdout)['rungs']
     assert [row['name'] for row in rows] == ['baseline', 'batchnorm', 'smaller']   # ladder order, whatever the order given
     assert rows[1]['valid_loss'] != rows[0]['valid_loss']                          # BatchNorm really changed the model
+
+def test_ladder_ctrl_c_then_resume(tmp_path):
+    "A real SIGINT while trials run: exit 130, how to resume is printed; --resume finishes with the numbers of an unbroken run"
+    import signal, time
+    out, env = tmp_path/'run', {**os.environ, 'MPLBACKEND': 'Agg'}
+    exe = Path(sysconfig.get_path('scripts'))/'fastai-remedies'
+    args = ['ladder', '--data', 'wine', '--epochs', '20', '--workers', '2', '--out', str(out)]
+    p = subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list((out/'trials').glob('trial-*.json'))) < 5 and p.poll() is None: time.sleep(0.2)
+    assert p.poll() is None, 'the ladder finished before it could be interrupted'
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert '--resume' in err and json.loads((out/'results.json').read_text())['interrupted']
+    n_done = len(list((out/'trials').glob('trial-*.json')))
+    r = run(*args, '--resume')
+    assert r.returncode == 0, r.stderr
+    r2 = run(*args[:-1], str(tmp_path/'unbroken'))
+    assert r2.returncode == 0, r2.stderr
+    a, b = (json.loads((o/'results.json').read_text()) for o in (out, tmp_path/'unbroken'))
+    assert [x['valid_loss'] for x in a['rungs']] == [x['valid_loss'] for x in b['rungs']] and a['final'] == b['final']
+    assert n_done >= 5

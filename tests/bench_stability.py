@@ -1,0 +1,20 @@
+"""Stability of the ladder's verdict (issue 14): the final recipe for training seeds --seed 0..4 (20 epochs, 3 seeds a
+recipe, the CLI's defaults: embedded data with a held-out test split) on digits, wine and breast_cancer.
+Target: the same final recipe in at least 4 of 5 runs per dataset. Prints the table of recipes per seed."""
+import collections, sys, time, warnings
+warnings.filterwarnings('ignore')
+import matplotlib; matplotlib.use('Agg')
+from fastai_remedies.cli import _ladder_for
+
+if __name__ == '__main__':
+    datasets = sys.argv[1:] or ['wine', 'breast_cancer', 'digits']
+    print(__doc__.split('\n')[0])
+    for data in datasets:
+        finals, t = [], time.perf_counter()
+        for seed in range(5):
+            res = _ladder_for(data, seed, 20, None, quiet=True).run()
+            finals.append(res.final.describe())
+            print(f"  {data:>13} --seed {seed}: {finals[-1]}   (valid loss {res.best['valid_loss']:.4f} ± "
+                  f"{res.best['valid_loss_pm']:.4f}, test loss {res.test['test_loss']:.4f})", flush=True)
+        top, n = collections.Counter(finals).most_common(1)[0]
+        print(f"  {data}: the same final recipe in {n}/5 runs ({top}); target >= 4/5; {time.perf_counter()-t:.0f} s", flush=True)
