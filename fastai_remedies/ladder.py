@@ -154,9 +154,9 @@ class RemedyLadder:
 
     def can_shrink(self): return self.smaller is not None or self.model is None
 
-    def build(self, step:Step, dls=None)->Learner:
-        "A fresh Learner for recipe `step` (untrained, without its mixing callback) on `dls` (None: the ladder's)"
-        dls = self.dls if dls is None else dls
+    def build(self, step:Step|None=None, dls=None)->Learner:
+        "A fresh Learner for recipe `step` (None: the plain baseline; untrained, without its mixing callback) on `dls` (None: the ladder's)"
+        step, dls = ifnone(step, Step()), self.dls if dls is None else dls
         model = self._make(step.small, dls)
         if self._awd is None: self._awd = _has_awd(model)
         if step.awd: set_awd_dropouts(model, step.awd)

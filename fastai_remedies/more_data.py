@@ -16,9 +16,10 @@ from .gap import GapMonitor
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['train_view', 'train_targets', 'nested_subsets', 'subset_dls', 'CachedDL', 'learning_curve', 'fit_curve',
-           'higher_is_better', 'metric_error', 'DataValue', 'check_fracs', 'data_value', 'fresh_model', 'row_hashes',
-           'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks', 'AuxLoss', 'ReadTabAux', 'tabular_aux_dls']
+__all__ = ['LADDER_FRACS', 'train_view', 'train_targets', 'nested_subsets', 'subset_dls', 'CachedDL', 'learning_curve',
+           'fit_curve', 'higher_is_better', 'metric_error', 'DataValue', 'check_fracs', 'data_value', 'fresh_model',
+           'ladder_note', 'row_hashes', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks', 'AuxLoss', 'ReadTabAux',
+           'tabular_aux_dls']
 
 # %% ../nbs/15_more_data.ipynb #dfb60cc2
 class _Items:
@@ -379,6 +380,37 @@ def data_value(self:Learner, **kwargs)->DataValue:
                        splitter=self.splitter, metrics=self.metrics, cbs=[_copy.copy(cb) for cb in cbs], wd=self.wd,
                        wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
     return data_value(make, self.dls, **kwargs)
+
+# %% ../nbs/15_more_data.ipynb #5565f82c
+def _more_data_words(ladder, base):
+    "Rung 1 in words, from the baseline's honest gap"
+    n, g, v = len(ladder.dls.train_ds), base['gap'], base['valid_loss']
+    rel = g / v if v > 0 else math.nan
+    if rel > 0.5: return (f"the baseline's honest gap is {g:.3f}, {rel:.0%} of its valid loss, with {n} training items: "
+        "it memorises its training set. More data or more labels is the most reliable remedy (collect, label, or "
+        "pseudo-label unlabelled data); the rungs below create more data when you cannot")
+    if rel > 0.1: return (f"the baseline's honest gap is {g:.3f} ({rel:.0%} of its valid loss) with {n} training items: "
+        "more data or labels would help; mixing (rung 2) creates more")
+    return (f"the baseline's honest gap is small ({rel:.0%} of its valid loss): the model overfits little, so more data "
+            "would help less than a larger model or longer training")
+
+LADDER_FRACS = (1/8, 1/4, 1/2, 1)   # the ladder's reduced learning curve: one seed, these fractions of the training set
+
+def ladder_note(ladder, # The `RemedyLadder` running rung 1
+                base:dict, # The baseline's summary over seeds (`valid_loss`, `gap`, `lr`)
+               )->str:
+    "Rung 1 in the ladder: the baseline's honest gap, and the verdict of a reduced learning curve (`data_value`, one seed)"
+    def make(d): return ladder.build(None, d)   # the plain baseline recipe on the subset `d`
+    words = _more_data_words(ladder, base)
+    try: dv = data_value(make, ladder.dls, fracs=LADDER_FRACS, n_seeds=1, seed=ladder.seed, epochs=ladder.epochs['more_data'],
+                         lr=base.get('lr'), n_boot=20)
+    except ValueError as e: return f"{words}. No learning curve: {e}"
+    bt, N = dv.backtests['loss'], dv.n_train
+    curve = (f"a reduced learning curve (`data_value` on 1/8, 1/4, 1/2 and all {N} training items, one seed) says "
+             f"*{dv.verdict}*: its back-test was {bt['rel_error']:.0%} off")
+    if dv.ok: curve += f"; at {2*N} items the valid loss is projected at {dv.projection(2)[0]:.4f}"
+    return f"{words}. {curve} — `learn.data_value()` measures it over several seeds, with intervals"
+
 
 # %% ../nbs/15_more_data.ipynb #a4a2e18e
 def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elements are the inputs

@@ -4,12 +4,12 @@
 
 # %% ../nbs/05_rungs.ipynb #14e9c425
 from __future__ import annotations
-import math, sys
+import importlib, math, sys
 from fastcore.basics import store_attr, ifnone
 
 # %% auto #0
-__all__ = ['LADDER_FRACS', 'RUNGS', 'RUNG_NAMES', 'Rung', 'loaded_types', 'dropout_layers', 'batchnorm_layers', 'active_remedies',
-           'data_kind', 'rung', 'rungs_md', 'next_rung', 'diagnosis', 'docs_sections']
+__all__ = ['RUNGS', 'RUNG_NAMES', 'Rung', 'loaded_types', 'dropout_layers', 'batchnorm_layers', 'active_remedies', 'data_kind',
+           'plugin', 'rung', 'rungs_md', 'next_rung', 'diagnosis', 'docs_sections']
 
 # %% ../nbs/05_rungs.ipynb #48290c43
 class Rung:
@@ -149,42 +149,18 @@ def _smaller_advice(active, kind):
     if active.get('awd'): return "rung 5 — only now, a smaller model: the AWD-LSTM already has `heavy` dropouts or more"
     return "rung 5 — only now, a smaller model: fewer or narrower layers, since the other rungs are all in use"
 
-def _more_data_words(ladder, base):
-    "Rung 1 in words, from the baseline's honest gap"
-    n, g, v = len(ladder.dls.train_ds), base['gap'], base['valid_loss']
-    rel = g / v if v > 0 else math.nan
-    if rel > 0.5: return (f"the baseline's honest gap is {g:.3f}, {rel:.0%} of its valid loss, with {n} training items: "
-        "it memorises its training set. More data or more labels is the most reliable remedy (collect, label, or "
-        "pseudo-label unlabelled data); the rungs below create more data when you cannot")
-    if rel > 0.1: return (f"the baseline's honest gap is {g:.3f} ({rel:.0%} of its valid loss) with {n} training items: "
-        "more data or labels would help; mixing (rung 2) creates more")
-    return (f"the baseline's honest gap is small ({rel:.0%} of its valid loss): the model overfits little, so more data "
-            "would help less than a larger model or longer training")
-
-LADDER_FRACS = (1/8, 1/4, 1/2, 1)   # the ladder's reduced learning curve: one seed, these fractions of the training set
-
-def _more_data_note(ladder, base):
-    "Rung 1: the baseline's honest gap, and the verdict of a reduced learning curve (`data_value`, the ladder's seed)"
-    from fastai_remedies.more_data import data_value
-    from fastai_remedies.ladder import Step
-    def make(d):
-        learn = ladder.build(Step())
-        learn.dls = d
-        return learn
-    words = _more_data_words(ladder, base)
-    try: dv = data_value(make, ladder.dls, fracs=LADDER_FRACS, n_seeds=1, seed=ladder.seed, epochs=ladder.epochs['more_data'],
-                         lr=base.get('lr'), n_boot=20)
-    except ValueError as e: return f"{words}. No learning curve: {e}"
-    bt, N = dv.backtests['loss'], dv.n_train
-    curve = (f"a reduced learning curve (`data_value` on 1/8, 1/4, 1/2 and all {N} training items, one seed) says "
-             f"*{dv.verdict}*: its back-test was {bt['rel_error']:.0%} off")
-    if dv.ok: curve += f"; at {2*N} items the valid loss is projected at {dv.projection(2)[0]:.4f}"
-    return f"{words}. {curve} — `learn.data_value()` measures it over several seeds, with intervals"
-
 def _more_data_advice(active, kind):
     return ("more data or more labels is the best remedy — measure what it would buy with `learn.data_value()` (a "
             "back-tested learning curve: `from fastai_remedies.more_data import data_value`), then pseudo-label unlabelled "
             "items (`PseudoLabel`) or train on the other labels the data come with (`learn.add_aux`)")
+
+def plugin(module:str, # A tool module of the package, e.g. 'more_data'
+           name:str, # A function in it
+          ):
+    "`fastai_remedies.<module>.<name>`, imported when first called: the registry names a rung's tool without importing it"
+    def f(*args, **kwargs): return getattr(importlib.import_module(f'fastai_remedies.{module}'), name)(*args, **kwargs)
+    f.__name__ = f.__qualname__ = f'{module}.{name}'
+    return f
 
 def _not_awd(active, kind): return not active.get('awd')
 
@@ -195,7 +171,7 @@ RUNGS = (
          modules=('gap', 'overfit')),
     Rung('more_data', 1, 'more data or more labels', "Get more data, more labels, or more kinds of labels.",
          tries="a reduced learning curve (`data_value`: 1/8, 1/4, 1/2 and all of the training set, the ladder's seed): its verdict and what 2× the data would buy",
-         modules=('more_data',), advice=_more_data_advice, note=_more_data_note),
+         modules=('more_data',), advice=_more_data_advice, note=plugin('more_data', 'ladder_note')),
     Rung('mixing', 2, 'mixing', "Create more data by augmentation: MixUp and its relatives, for nearly any kind of data.",
          tries="images: `MixUp`, `CutMix`, `CutMixUp`; tables and text: `ManifoldMixup` (hidden-layer mixing); regression: also C-Mixup pairing",
          modules=('mix', 'manifold', 'pairing'), candidates=_mixing_candidates,

@@ -115,17 +115,19 @@ def test_3_cli_ctrl_c_in_gap_training_keeps_the_epochs_done(tmp_path, capsys, mo
     assert rep['interrupted'] and len(rep['epochs_table']) == 3 and sorted(os.listdir(tmp_path)) == ['gap_plot.png', 'gap_report.json', 'gap_table.csv']
 
 def test_3_cli_second_ctrl_c_while_writing_the_ladder_report(tmp_path, capsys, monkeypatch):
-    import fastai_remedies.ladder as ladder_mod, matplotlib.figure
+    import fastai_remedies.trials as trials_mod, matplotlib.figure
     (tmp_path/'ladder_plot.png').write_bytes(b'an earlier run')
-    real = ladder_mod.RemedyLadder.train
-    def train(self, step, *a, **k):
-        if step.reg: raise KeyboardInterrupt   # the first Ctrl-C, in the first rung that regularises
-        return real(self, step, *a, **k)
-    monkeypatch.setattr(ladder_mod.RemedyLadder, 'train', train)
+    real = trials_mod.run_trial
+    def run_trial(trial):
+        if getattr(trial.recipe, 'reg', None): raise KeyboardInterrupt   # the first Ctrl-C, in the first rung that regularises
+        return real(trial)
+    monkeypatch.setattr(trials_mod, 'run_trial', run_trial)   # trials run here, one at a time (--workers 1)
     monkeypatch.setattr(matplotlib.figure.Figure, 'savefig', _ctrl_c)   # the second, while the plot is saved
-    code, err = _main(['ladder', '--data', 'wine', '--epochs', '1', '--lr', '1e-2', '--out', str(tmp_path)], capsys)
+    code, err = _main(['ladder', '--data', 'wine', '--epochs', '1', '--lr', '1e-2', '--seeds', '2', '--workers', '1',
+                       '--out', str(tmp_path)], capsys)
     assert code == 130 and err.strip().splitlines()[-1].startswith('fastai-remedies ladder: interrupted (Ctrl-C); kept results.json, report.md in')
-    assert sorted(os.listdir(tmp_path)) == ['report.md', 'results.json']   # no half-written plot, no stale one
+    # no half-written plot, no stale one (`trials` is the resumable trial cache, kept on purpose)
+    assert sorted(os.listdir(tmp_path)) == ['report.md', 'results.json', 'trials']
     assert json.loads((tmp_path/'results.json').read_text())['interrupted']
 
 def test_3_cli_real_sigint_during_imports(tmp_path):
