@@ -197,8 +197,8 @@ RUNGS = (
          in_use=lambda active: _awd_heavy(active) if active.get('awd') else len(active['dropout']) >= 2,
          advice=_dropout_types_advice),
     Rung('penalties', 4, 'weight decay, label smoothing', "Regularise the loss and the weights: weight decay; label smoothing for single-label classes.",
-         tries="weight decay `wd=0.1`; for classification, label smoothing (`LabelSmoothingCrossEntropyFlat`)",
-         candidates=lambda kind, regression, awd: [dict(wd=0.1)] + ([] if regression else [dict(smooth=True)]),
+         tries="weight decay `wd=0.1` (label smoothing is not tried yet: the ladder would judge it on the smoothed loss)",
+         candidates=lambda kind, regression, awd: [dict(wd=0.1)],
          applies=lambda active, kind: False,   # the diagnosis names dropout at rung 4; the ladder also tries these
          advice=lambda active, kind: ("rung 4 — regularise: weight decay (`Learner(..., wd=0.1)`) or, for single-label "
                                       "classification, label smoothing (`loss_func=LabelSmoothingCrossEntropyFlat()`)")),
