@@ -281,3 +281,41 @@ def test_interrupt_anywhere_leaves_learner_as_before(combo, at, it, exc, order, 
         after = learner_state(learn)
     assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
     with learn.no_bar(): assert all(math.isfinite(v) for v in learn.validate())   # and the Learner still works
+
+# Rung 1's callbacks (issue 15), stopped at every event by an exception, a cancel and Ctrl-C: the Learner as before
+import sklearn.datasets, numpy as np
+from fastai_remedies.more_data import PseudoLabel, tabular_aux_dls
+from fastai_remedies.data import baseline_learner
+
+def _pseudo_learner():
+    learn = _learner([PseudoLabel(_digits().train_ds.items[:32], thresh=0., ramp=0.)])
+    return learn
+
+def _aux_learner():
+    df = sklearn.datasets.load_breast_cancer(as_frame=True).frame
+    worst = [c for c in df.columns if c.startswith('worst')]
+    inputs = [c for c in df.columns if c not in worst + ['target']]
+    perm = np.random.RandomState(0).permutation(len(df))
+    dls = tabular_aux_dls(df, 'target', worst, inputs, (list(perm[:48]), list(perm[48:80])), bs=16)
+    return baseline_learner(dls).add_aux([10])
+
+_CANCEL_MODES = pytest.mark.xfail(strict=True, reason="a CancelFitException at before_train ends fastai's fit normally with the model "
+    "left in train mode; core restores modules' modes only when an exception escapes the fit (open, issue 16 follow-up)")
+@pytest.mark.parametrize('make,exc', [(_pseudo_learner, lambda: RuntimeError('boom')), (_pseudo_learner, KeyboardInterrupt),
+                                      pytest.param(_pseudo_learner, CancelFitException, marks=_CANCEL_MODES),
+                                      (_aux_learner, lambda: RuntimeError('boom')), (_aux_learner, KeyboardInterrupt),
+                                      (_aux_learner, CancelFitException)],
+                         ids=['PseudoLabel-error', 'PseudoLabel-ctrl-c', 'PseudoLabel-cancel', 'AuxTasks-error', 'AuxTasks-ctrl-c', 'AuxTasks-cancel'])
+def test_rung1_callbacks_interrupted_at_every_event(make, exc):
+    learn = make()
+    learn.create_opt()
+    for at in FIT_EVENTS + BATCH_EVENTS:
+        stop = RaiseAt(exc(), at, 1, 95)
+        with quiet(learn):
+            before = learner_state(learn)
+            try: learn.fit(1, 1e-3, cbs=stop)
+            except BaseException as e: assert e is stop.exc
+            assert stop.done, at
+            assert learner_state(learn) == before, at
+            # `validate()` of an AuxTasks Learner fails even after a clean fit (open, issue 15): checked for PseudoLabel only
+            if make is _pseudo_learner: assert all(math.isfinite(v) for v in learn.validate()), at
