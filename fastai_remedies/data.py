@@ -256,7 +256,7 @@ def baseline_learner(dls:DataLoaders, # `DataLoaders` from `get_dls` (digits or 
                      **kwargs # Passed to `Learner` / `tabular_learner`
                     )->Learner:
     "A Learner with a plain MLP suited to `dls` and its usual loss and metric"
-    reg = dls.one_batch()[-1].is_floating_point()
+    reg = dls.one_batch()[getattr(dls, 'n_inp', 1)].is_floating_point()   # the first target: later ones may be auxiliary
     metrics = kwargs.pop('metrics', rmse if reg else accuracy)
     if isinstance(dls, TabularDataLoaders):
         return tabular_learner(dls, layers=list(hidden), metrics=metrics,

@@ -279,6 +279,8 @@ def _measure(self:GapMonitor):
     ac = getattr(getattr(learn, 'mixed_precision', None), 'autocast', None)
     n_inp = getattr(learn.dls, 'n_inp', None)
     rnn = any(type(cb).__name__ == 'RNNCallback' for cb in learn.cbs)
+    # a callback whose batches carry targets beyond the loss's (`AuxTasks`) takes them off, as it does for validation
+    extra = [cb for cb in learn.cbs if callable(getattr(cb, 'split_targets', None))]
     total, count = 0., 0
     for m in mets: m.reset()
     try:
@@ -288,9 +290,11 @@ def _measure(self:GapMonitor):
             for b in self._batches():
                 i = ifnone(n_inp, 1 if len(b) == 1 else len(b)-1)
                 xb, yb = tuple(b[:i]), tuple(b[i:])
+                for cb in extra: yb = cb.split_targets(yb)
                 pred = model(*xb)
                 if rnn and is_listy(pred): pred = pred[0]  # what fastai's `RNNCallback.after_pred` keeps
                 loss = lf(pred, *yb)
+                for cb in extra: cb.compute_task_losses()   # what its metrics (`AuxLoss`) read for this batch
                 bs = find_bs(yb)
                 total, count = total + loss.detach().float().mean()*bs, count + bs
                 view = _BatchView(learn, xb, yb, pred, loss)

@@ -548,23 +548,32 @@ class AuxTasks(Callback):
         self.names = list(ifnone(names, [f'aux{i}' for i in range(len(self.weights))]))
         self.aux_y, self.task_losses = None, None
 
-    def before_batch(self):
-        "Split the batch's targets into the main one and the auxiliary ones"
+    def split_targets(self, yb:tuple)->tuple:
+        "The main target of a batch's targets `yb`; the auxiliary ones are kept for `compute_task_losses`"
         k = len(self.weights)
         self.aux_y, self.task_losses = None, None
-        if len(self.yb) == 1 + k: self.aux_y, self.learn.yb = self.yb[1:], self.yb[:1]
-        elif len(self.yb) > 1 or self.training:   # training without the auxiliary targets would silently drop the tasks
-            raise ValueError(f"AuxTasks: training batches must carry 1 main + {k} auxiliary targets; got {len(self.yb)} "
+        if len(yb) == 1 + k: self.aux_y, yb = tuple(yb[1:]), tuple(yb[:1])
+        elif len(yb) > 1 or self.training:   # training without the auxiliary targets would silently drop the tasks
+            raise ValueError(f"AuxTasks: training batches must carry 1 main + {k} auxiliary targets; got {len(yb)} "
                              f"(build the DataLoaders with `tabular_aux_dls`, or a DataBlock with several y blocks)")
+        return yb
+
+    def compute_task_losses(self):
+        "Each auxiliary task's loss on the model's last forward pass (None without auxiliary targets), kept in `task_losses`"
+        model = self.learn.model
+        outs, model.aux_out = getattr(model, 'aux_out', None), None
+        self.task_losses = None if self.aux_y is None or not outs else [aux_loss(o, y) for o, y in zip(outs, self.aux_y)]
+        return self.task_losses
+
+    def before_batch(self):
+        "Split the batch's targets into the main one and the auxiliary ones"
+        self.learn.yb = self.split_targets(self.yb)
 
     def after_loss(self):
         "Compute each task's loss; add the weighted sum to the training loss"
-        model = self.learn.model
-        outs, model.aux_out = getattr(model, 'aux_out', None), None
-        if self.aux_y is None or not outs: return
-        self.task_losses = [aux_loss(o, y) for o, y in zip(outs, self.aux_y)]
-        if self.training and len(self.yb):
-            self.learn.loss_grad = self.learn.loss_grad + sum(w*l for w, l in zip(self.weights, self.task_losses))
+        tl = self.compute_task_losses()
+        if tl and self.training and len(self.yb):
+            self.learn.loss_grad = self.learn.loss_grad + sum(w*l for w, l in zip(self.weights, tl))
 
     def after_fit(self): self.aux_y = self.task_losses = None
 
