@@ -394,22 +394,26 @@ def _more_data_words(ladder, base):
     return (f"the baseline's honest gap is small ({rel:.0%} of its valid loss): the model overfits little, so more data "
             "would help less than a larger model or longer training")
 
-LADDER_FRACS = (1/8, 1/4, 1/2, 1)   # the ladder's reduced learning curve: one seed, these fractions of the training set
+LADDER_FRACS = (1/8, 1/4, 1/2, 1)   # the ladder's reduced learning curve: these fractions of the training set, the ladder's seeds
 
 def ladder_note(ladder, # The `RemedyLadder` running rung 1
                 base:dict, # The baseline's summary over seeds (`valid_loss`, `gap`, `lr`)
                )->str:
-    "Rung 1 in the ladder: the baseline's honest gap, and the verdict of a reduced learning curve (`data_value`, one seed)"
+    "Rung 1 in the ladder: the baseline's honest gap, and the verdict of a reduced learning curve (`data_value` from the ladder's seeds)"
     def make(d): return ladder.build(None, d)   # the plain baseline recipe on the subset `d`
-    words = _more_data_words(ladder, base)
-    try: dv = data_value(make, ladder.dls, fracs=LADDER_FRACS, n_seeds=1, seed=ladder.seed, epochs=ladder.epochs['more_data'],
-                         lr=base.get('lr'), n_boot=20)
+    words, seeds = _more_data_words(ladder, base), ladder.trials.seeds()   # 1000*seed + i: consecutive, as data_value's
+    try: dv = data_value(make, ladder.dls, fracs=LADDER_FRACS, n_seeds=len(seeds), seed=seeds[0],
+                         epochs=ladder.epochs['more_data'], lr=base.get('lr'), n_boot=50)
     except ValueError as e: return f"{words}. No learning curve: {e}"
     bt, N = dv.backtests['loss'], dv.n_train
-    curve = (f"a reduced learning curve (`data_value` on 1/8, 1/4, 1/2 and all {N} training items, one seed) says "
+    sd = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
+    curve = (f"a reduced learning curve (`data_value` on 1/8, 1/4, 1/2 and all {N} training items, the ladder's {sd}) says "
              f"*{dv.verdict}*: its back-test was {bt['rel_error']:.0%} off")
-    if dv.ok: curve += f"; at {2*N} items the valid loss is projected at {dv.projection(2)[0]:.4f}"
-    return f"{words}. {curve} — `learn.data_value()` measures it over several seeds, with intervals"
+    if dv.ok:
+        v, lo, hi = dv.projection(2)
+        curve += f"; at {2*N} items the best-epoch valid loss is projected at {v:.4f}" + (
+            f" (90% bootstrap interval over the seeds {lo:.4f}–{hi:.4f})" if len(seeds) > 1 else "")
+    return f"{words}. {curve} — `learn.data_value()` measures it with more seeds and epochs"
 
 
 # %% ../nbs/15_more_data.ipynb #a4a2e18e

@@ -170,7 +170,7 @@ RUNGS = (
          tries="`overfit_check`, then a baseline fit with `GapMonitor`; the ladder stops if the model cannot overfit",
          modules=('gap', 'overfit')),
     Rung('more_data', 1, 'more data or more labels', "Get more data, more labels, or more kinds of labels.",
-         tries="a reduced learning curve (`data_value`: 1/8, 1/4, 1/2 and all of the training set, the ladder's seed): its verdict and what 2× the data would buy",
+         tries="a reduced learning curve (`data_value`: 1/8, 1/4, 1/2 and all of the training set, each from the ladder's seeds): its verdict and what 2× the data would buy",
          modules=('more_data',), advice=_more_data_advice, note=plugin('more_data', 'ladder_note')),
     Rung('mixing', 2, 'mixing', "Create more data by augmentation: MixUp and its relatives, for nearly any kind of data.",
          tries="images: `MixUp`, `CutMix`, `CutMixUp`; tables and text: `ManifoldMixup` (hidden-layer mixing); regression: also C-Mixup pairing",
