@@ -16,6 +16,7 @@ from .overfit import OverfitCheck  # and `Learner.overfit_check`, which rung 0 r
 from .awd import awd_encoder, awd_lm_learner, set_awd_dropouts
 from .rungs import RUNGS, RUNG_NAMES, rung, data_kind
 from .arch import remedy_learner
+from .more_data import PseudoLabel, row_hashes, check_unlabelled
 from .trials import Trials, Trial, DataSpec, run_trial, recipe_key, check_test_split, summarize
 
 # %% auto #0
@@ -23,24 +24,31 @@ __all__ = ['Step', 'RemedyLadder', 'mix_candidates', 'LadderResult', 'awd_experi
 
 # %% ../nbs/50_ladder.ipynb #1abe2016
 class Step:
-    "A cumulative ladder recipe: mixing callback, `regularize` settings, AWD-LSTM preset, weight decay, label smoothing, smaller model"
+    "A cumulative ladder recipe: pseudo-labels, mixing callback, `regularize` settings, AWD-LSTM preset, weight decay, label smoothing, smaller model"
     def __init__(self, mix=None, # (callback class, kwargs) or None
                  reg:dict|None=None, # `regularize` settings (bn, ps, embed_p, weight_p, hidden_p, drop_path)
                  small:bool=False, # Use the smaller model
                  awd:str|None=None, # AWD-LSTM dropout preset applied to the model's AWD-LSTM (see `set_awd_dropouts`)
                  wd:float|None=None, # Weight decay of the optimizer (None: fastai's default)
-                 smooth:bool=False): # Label smoothing: `LabelSmoothingCrossEntropyFlat` instead of the loss
+                 smooth:bool=False, # Label smoothing: `LabelSmoothingCrossEntropyFlat` instead of the loss
+                 pseudo:dict|None=None): # `PseudoLabel` settings, on the ladder's `unlabelled` items (None: no pseudo-labels)
         self.mix, self.reg, self.small, self.awd, self.wd, self.smooth = mix, dict(reg or {}), small, awd, wd, smooth
+        self.pseudo = None if pseudo is None else dict(pseudo)
     def but(self, **kw):
         "A copy with `kw` changed (`reg` is merged)"
-        res = Step(self.mix, self.reg, self.small, self.awd, self.wd, self.smooth)
-        for k in ('mix', 'small', 'awd', 'wd', 'smooth'):
+        res = Step(self.mix, self.reg, self.small, self.awd, self.wd, self.smooth, self.pseudo)
+        for k in ('mix', 'small', 'awd', 'wd', 'smooth', 'pseudo'):
             if k in kw: setattr(res, k, kw[k])
         res.reg.update(kw.get('reg', {}))
         return res
-    def callbacks(self): return [self.mix[0](**_copy.deepcopy(self.mix[1]))] if self.mix else []   # a fresh pairing each fit
+    def callbacks(self, unlabelled=None): # The ladder's unlabelled items, for `pseudo`
+        "Fresh callbacks of the recipe for one fit: its pseudo-labels and its mixing (a fresh pairing each fit)"
+        pl = [PseudoLabel(unlabelled, **self.pseudo)] if self.pseudo is not None else []
+        return pl + ([self.mix[0](**_copy.deepcopy(self.mix[1]))] if self.mix else [])
     def describe(self)->str:
-        parts = (([_call(*self.mix)] if self.mix else []) + [f"{k}={v}" for k, v in self.reg.items()] +
+        parts = ((['PseudoLabel(' + ', '.join(f'{k}={v!r}' for k, v in self.pseudo.items()) + ') on the unlabelled items']
+                  if self.pseudo is not None else []) +
+                 ([_call(*self.mix)] if self.mix else []) + [f"{k}={v}" for k, v in self.reg.items()] +
                  ([f"AWD preset {self.awd!r}"] if self.awd else []) + ([f"wd={self.wd}"] if self.wd is not None else []) +
                  (['label smoothing'] if self.smooth else []) + (['smaller model'] if self.small else []))
         return ', '.join(parts) or 'plain model'
@@ -65,6 +73,20 @@ def _model_key(m)->str:
     for k, v in m.state_dict().items(): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return f"{type(m).__name__}#{h.hexdigest()[:12]}"
 
+def _check_unlabelled(dls, items, tdl=None)->str:
+    "Check unlabelled items (not empty, no validation or test item among them, a classifier's data); their identity for caches"
+    check_arg(not isinstance(items, DataLoader), 'unlabelled', type(items).__name__,
+              'items as `dls.test_dl` takes them (they travel to the worker processes; a DataLoader would carry its dataset)')
+    check_arg(not hasattr(items, '__len__') or len(items) > 0, 'unlabelled', f'{len(items)} items', 'at least one unlabelled item')
+    with preserve_rng():
+        try: dl = dls.test_dl(items)
+        except Exception as e: raise ValueError(f"`unlabelled` must be items that `dls.test_dl` takes; it failed: {e}") from e
+        n_inp = getattr(dls, 'n_inp', 1)
+        mine = row_hashes(dl.new(shuffle=False, drop_last=False), n_inp)
+    check_unlabelled(mine, [('validation', d) for d in dls.loaders[1:]] + ([('test', tdl)] if tdl is not None else []), n_inp,
+                     param='unlabelled')
+    return f"{len(mine)} items #{hashlib.sha256(b''.join(mine)).hexdigest()[:12]}"
+
 class RemedyLadder:
     "Walk the reduce-overfitting ladder on `dls`: rung 0 to 5 in order, each kept only if it beats the incumbent beyond the seeds' noise"
     def __init__(self,
@@ -87,7 +109,8 @@ class RemedyLadder:
                  workers:int|None=None, # Workers of that pool (None: one per CPU core, or per GPU; 1: serially, here)
                  cache_dir=None, # Folder caching every trial's result: a stopped ladder, run again, retrains nothing that finished
                  test_dl=None, # A test `DataLoader`, never used for a decision: the final recipe is re-measured on it
-                 test_items=None): # Or items for `dls.test_dl(test_items, with_labels=True)` (None: `dls.test_items` when not empty)
+                 test_items=None, # Or items for `dls.test_dl(test_items, with_labels=True)` (None: `dls.test_items` when not empty)
+                 unlabelled=None): # Unlabelled items for rung 1's pseudo-labels, as `dls.test_dl` takes them; none may be a validation or test item
         spec = dls if isinstance(dls, DataSpec) else DataSpec(dls) if isinstance(dls, DataLoaders) else None
         check_arg(spec is not None, 'dls', type(dls).__name__, 'fastai DataLoaders or a DataSpec', TypeError)
         check_arg(test_dl is None or test_items is None, 'test_items', type(test_items).__name__, 'None when `test_dl` is given')
@@ -118,6 +141,10 @@ class RemedyLadder:
         self.epochs = {r: eps.get(r, 20) if eps else epochs for r in RUNG_NAMES}
         self.cbs = L(cbs)
         self.kind, self.regression = data_kind(dls)
+        check_arg(unlabelled is None or not self.regression, 'unlabelled', f'{type(unlabelled).__name__} for regression targets',
+                  'None: pseudo-labels need a classifier')
+        self.unlabelled, self._unl_key = unlabelled, None
+        if unlabelled is not None: self._unl_key = _check_unlabelled(dls, unlabelled, tdl)
         if isinstance(model, nn.Module): self._initial = copy_model(model)
         self._awd = None   # whether the model holds an AWD-LSTM: known at the first build
         if self.model is None:
@@ -138,7 +165,8 @@ class RemedyLadder:
             mets = [getattr(m, 'name', getattr(m, '__name__', type(m).__name__)) for m in L(self.metrics)]
             model = self._initial if isinstance(self.model, nn.Module) else self.model
             self._key = (f"RemedyLadder(model={_model_key(model)}, smaller={_model_key(self.smaller)}, "
-                         f"loss={self.loss_func!r}, metrics={mets}, cbs={[type(c).__name__ for c in self.cbs]})")
+                         f"loss={self.loss_func!r}, metrics={mets}, cbs={[type(c).__name__ for c in self.cbs]}"
+                         + (f", unlabelled={self._unl_key}" if self._unl_key else '') + ")")
         return self._key
 
     def _make(self, small:bool, dls)->nn.Module:
@@ -165,8 +193,8 @@ class RemedyLadder:
         return remedy_learner(dls, model, **{'bn': False, **step.reg}, **kw) if step.reg else Learner(dls, model, **kw)
 
     def __call__(self, dls, step:Step)->Learner:
-        "The trials' Learner factory: `build(step, dls)` with the recipe's mixing callback"
-        return self.build(step, dls).add_cbs(step.callbacks())
+        "The trials' Learner factory: `build(step, dls)` with the recipe's callbacks (pseudo-labels on `unlabelled`, mixing)"
+        return self.build(step, dls).add_cbs(step.callbacks(self.unlabelled))
 
     def trial(self, step:Step, epochs:int, lr:float, seed:int|None=None)->Trial:
         "The `Trial` of recipe `step` (seed None: the first training seed)"
@@ -268,10 +296,11 @@ def run(self:RemedyLadder)->LadderResult:
                 ep, lr = self.epochs[grp[0]], lrs[grp[0]]
                 for name in grp:
                     rg = rung(name)
-                    if rg.candidates is None:   # nothing to train (rung 1): what the baseline says about it
-                        res.add(name, rg.title, note=rg.note(self, dict(summarize(base), lr=lrs[ref])) if rg.note else ''); continue
+                    if rg.note is not None:   # what the baseline says about this rung (rung 1's learning curve)
+                        res.add(name, rg.title, note=rg.note(self, dict(summarize(base), lr=lrs[ref])))
+                    if rg.candidates is None: continue
                     changes = rg.candidates(self.kind, self.regression, self._awd)
-                    if not changes: res.add(name, rg.title, kept=False, note=f"no candidate for {self.kind} data"); continue
+                    if not changes: res.add(name, rg.title, kept=False, note=f"no candidate for {self.kind}{' regression' if self.regression else ''} data"); continue
                     for ch in changes:
                         new = step.but(**ch)
                         change = _call(*new.mix) if 'mix' in ch else new.describe()
@@ -347,6 +376,10 @@ def code(self:LadderResult)->str:
                        "# model, loss_func, metrics = ...  # as given to the ladder")
     if st.smooth: lines.append("loss_func = LabelSmoothingCrossEntropyFlat()")
     cbs = []
+    if st.pseudo is not None:
+        lines += ["from fastai_remedies.more_data import PseudoLabel",
+                  "unlabelled = ...  # the unlabelled items given to the ladder (`unlabelled=`)"]
+        cbs.append(f"PseudoLabel(unlabelled{''.join(f', {k}={v!r}' for k, v in st.pseudo.items())})")
     if st.mix:
         for cls in [st.mix[0]] + [type(v) for v in st.mix[1].values() if type(v).__module__.startswith('fastai_remedies')]:
             lines.append(f"from {cls.__module__} import {cls.__name__}")

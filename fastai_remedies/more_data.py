@@ -18,8 +18,8 @@ import copy as _copy  # after the star imports, which bring a `copy` of their ow
 # %% auto #0
 __all__ = ['LADDER_FRACS', 'train_view', 'train_targets', 'nested_subsets', 'subset_dls', 'CachedDL', 'learning_curve',
            'fit_curve', 'higher_is_better', 'metric_error', 'DataValue', 'check_fracs', 'data_value', 'fresh_model',
-           'ladder_note', 'row_hashes', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks', 'AuxLoss', 'ReadTabAux',
-           'tabular_aux_dls']
+           'ladder_note', 'row_hashes', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks',
+           'AuxLoss', 'ReadTabAux', 'tabular_aux_dls']
 
 # %% ../nbs/15_more_data.ipynb #dfb60cc2
 class _Items:
@@ -430,6 +430,17 @@ def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elemen
                 out.append(h.digest())
     return out
 
+def check_unlabelled(hashes:list, # `row_hashes` of the unlabelled items
+                     held, # [(name, DataLoader)] of items that must never be pseudo-labelled (validation, test)
+                     n_inp:int=1, # Number of inputs in a batch
+                     param:str='items'): # The parameter named in the error
+    "Fail, naming `param`, when an unlabelled item equals an item of a `held` loader: none may become a pseudo-labelled training item"
+    for name, other in held:
+        with preserve_rng(): seen = set(row_hashes(other.new(shuffle=False, drop_last=False), n_inp))
+        bad = [i for i, h in enumerate(hashes) if h in seen]
+        check_arg(not bad, param, f'{len(bad)} of {len(hashes)} unlabelled items equal to {name} items (positions {bad[:5]})',
+                  f'unlabelled items that are not {name} items: a {name} item must never become a pseudo-labelled training item')
+
 # %% ../nbs/15_more_data.ipynb #b608362d
 def _probs(model, xb):
     "Class probabilities of `model` for inputs `xb`: eval mode, no gradient, the model's modes restored"
@@ -475,11 +486,7 @@ class PseudoLabel(Callback):
             self._xs = [tuple(self.learn._set_device(x) for x in tuplify(b)[:n_inp]) for b in dl]
         check_arg(len(self._xs) > 0, 'items', f'{len(dl.dataset)} items', 'at least one unlabelled item')
         mine = row_hashes(self._xs, n_inp)
-        for name, other in [('validation', d) for d in dls.loaders[1:]] + [('holdout', d) for d in self.holdout]:
-            with preserve_rng(): seen = set(row_hashes(other.new(shuffle=False, drop_last=False), n_inp))
-            bad = [i for i, h in enumerate(mine) if h in seen]
-            check_arg(not bad, 'items', f'{len(bad)} of {len(mine)} unlabelled items equal to {name} items (positions {bad[:5]})',
-                      f'unlabelled items that are not {name} items: a {name} item must never become a pseudo-labelled training item')
+        check_unlabelled(mine, [('validation', d) for d in dls.loaders[1:]] + [('holdout', d) for d in self.holdout], n_inp)
         self.n_items, self.history, self._order = len(mine), [], []
         model = self.teacher.model if isinstance(self.teacher, Learner) else self.teacher
         self._fixed = None if model is None else [_probs(model, xb) for xb in self._xs]

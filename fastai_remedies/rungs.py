@@ -26,7 +26,7 @@ class Rung:
         applies=None, # f(active, kind) -> whether the diagnosis may advise this rung for this model and data (None: always)
         in_use=None, # f(active) -> whether `active_remedies` shows this rung's remedy on the Learner already (None: never)
         advice=None, # f(active, kind) -> the advice in words, with the exact call to make (None: the diagnosis never names it)
-        note=None, # f(ladder, baseline) -> the ladder's note for this rung when it has no candidates
+        note=None, # f(ladder, baseline) -> the ladder's note for this rung, a row before its candidates' (None: no note)
     ): store_attr()
     def __repr__(self): return f"Rung({self.level}, {self.name!r})"
 
@@ -170,8 +170,10 @@ RUNGS = (
          tries="`overfit_check`, then a baseline fit with `GapMonitor`; the ladder stops if the model cannot overfit",
          modules=('gap', 'overfit')),
     Rung('more_data', 1, 'more data or more labels', "Get more data, more labels, or more kinds of labels.",
-         tries="a reduced learning curve (`data_value`: 1/8, 1/4, 1/2 and all of the training set, each from the ladder's seeds): its verdict and what 2× the data would buy",
-         modules=('more_data',), advice=_more_data_advice, note=plugin('more_data', 'ladder_note')),
+         tries="a reduced learning curve (`data_value`: 1/8, 1/4, 1/2 and all of the training set, each from the ladder's seeds): its verdict and what 2× the data would buy; with `unlabelled=` items, pseudo-labels (`PseudoLabel`)",
+         modules=('more_data',), advice=_more_data_advice, note=plugin('more_data', 'ladder_note'),
+         candidates=lambda kind, regression, awd: [] if regression else [dict(pseudo={})],
+         skip=lambda ladder, old, new: '' if ladder.unlabelled is not None else "no unlabelled items given (pass `unlabelled=`)"),
     Rung('mixing', 2, 'mixing', "Create more data by augmentation: MixUp and its relatives, for nearly any kind of data.",
          tries="images: `MixUp`, `CutMix`, `CutMixUp`; tables and text: `ManifoldMixup` (hidden-layer mixing); regression: also C-Mixup pairing",
          modules=('mix', 'manifold', 'pairing'), candidates=_mixing_candidates,
