@@ -58,6 +58,8 @@ def _parser():
     l.add_argument('--rungs', nargs='+', choices=RUNG_NAMES, metavar='RUNG',
                    help=f"rungs to run, in ladder order whatever the order given: {', '.join(RUNG_NAMES)} (default: all; the baseline always runs)")
     l.add_argument('--json', action='store_true', help='print results.json instead of the table')
+    l.add_argument('--unlabelled', type=int, default=0, metavar='N', help="digits only: hold out N further images without "
+                   "their labels, for rung 1's pseudo-labels (default: 0, none)")
     return p
 
 # %% ../nbs/60_cli.ipynb #c441421b
@@ -179,13 +181,15 @@ def data_value_command(data:str='digits', # Embedded dataset: digits, breast_can
 
 
 # %% ../nbs/60_cli.ipynb #fe1dc846
-def _ladder_for(data:str, seed:int, epochs:int, lr, rungs=RUNG_NAMES, split_seed:int=42, test:bool=True, **kwargs):
-    "A `RemedyLadder` on embedded dataset `data` (`kwargs`: the trial settings)"
+def _ladder_for(data:str, seed:int, epochs:int, lr, rungs=RUNG_NAMES, split_seed:int=42, test:bool=True, unlabelled:int=0, **kwargs):
+    "A `RemedyLadder` on embedded dataset `data` (`unlabelled`: digits held out without labels; `kwargs`: the trial settings)"
     from fastai_remedies.ladder import RemedyLadder
     if data != 'pydoc':
         from fastai_remedies.trials import embedded
         held = (dict(n_test=400) if data == 'digits' else dict(test_pct=0.2)) if test else {}
-        return RemedyLadder(embedded(data, seed=split_seed, **held), epochs=epochs, lr=lr, seed=seed, rungs=rungs, **kwargs)
+        spec = embedded(data, seed=split_seed, **held, **(dict(n_unlabelled=unlabelled) if unlabelled else {}))
+        return RemedyLadder(spec, epochs=epochs, lr=lr, seed=seed, rungs=rungs,
+                            unlabelled=spec.load().unlabelled_items if unlabelled else None, **kwargs)
     from fastai.text.all import AWD_LSTM, awd_lstm_clas_config, get_text_classifier, RNNCallback, CrossEntropyLossFlat, accuracy
     from fastai_remedies.data import text_clas_dls
     dls = text_clas_dls(seed=split_seed)
@@ -214,9 +218,15 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
                    test:bool=True, # Hold out a test split of the embedded data (not for pydoc)
                    cache_dir:str|None=None, # Trial cache folder (None: `out`/trials)
                    resume:bool=False, # Reuse cached trials (else an earlier run's cached trials are removed first)
-                   split_seed:int=42): # Seed of the split
+                   split_seed:int=42, # Seed of the split
+                   unlabelled:int=0): # Digits only: images held out without their labels, for rung 1's pseudo-labels
     "Run `RemedyLadder` on `data`; print the table and recommendation; write the report, the plot and the results to `out`"
     if data not in LADDER_DATA: raise ValueError(f"`data` (--data) must be one of {', '.join(LADDER_DATA)}; got {data!r}")
+    if not (isinstance(unlabelled, int) and unlabelled >= 0):
+        raise ValueError(f"`unlabelled` (--unlabelled) must be an integer >= 0; got {unlabelled}")
+    if unlabelled and data != 'digits':
+        raise ValueError(f"`unlabelled` (--unlabelled) must be 0 for --data {data}: only the embedded digits have images left "
+                         f"over to hold out without labels; got {unlabelled}")
     _check_common(epochs, lr, seed, lr_none=True)
     rungs = RUNG_NAMES if rungs is None else [rungs] if isinstance(rungs, str) else list(rungs)
     bad = [r for r in rungs if r not in RUNG_NAMES]
@@ -233,7 +243,7 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
         if old and not quiet: print(f"removed {len(old)} cached trials of an earlier run from {cache} (--resume reuses them)")
     import matplotlib; matplotlib.use('Agg')
     lad = _ladder_for(data, seed, epochs, lr, rungs, split_seed, test and data != 'pydoc', n_seeds=n_seeds, max_seeds=max_seeds,
-                      workers=workers, cache_dir=cache, quiet=quiet or as_json)
+                      workers=workers, cache_dir=cache, quiet=quiet or as_json, unlabelled=unlabelled)
     res = lad.run()   # Ctrl-C inside returns the rungs finished so far, marked `interrupted`
     d = res.to_dict()
     d.update(data=data, split_seed=split_seed, cache_dir=str(cache))
@@ -265,7 +275,8 @@ def main(argv:list|None=None):
         if args.command == 'ladder':
             ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr, rungs=args.rungs,
                            n_seeds=args.seeds, max_seeds=args.max_seeds, workers=args.workers, test=args.test,
-                           cache_dir=args.cache_dir, resume=args.resume, split_seed=args.split_seed)
+                           cache_dir=args.cache_dir, resume=args.resume, split_seed=args.split_seed,
+                           unlabelled=args.unlabelled)
     except ValueError as e: parser.exit(2, f"fastai-remedies {args.command}: error: {e}\n")
     except KeyboardInterrupt as e:   # Ctrl-C anywhere (imports, training, writing): one line, exit code 130
         kept, out, note = getattr(e, 'kept', []), getattr(e, 'out', None), getattr(e, 'note', '')

@@ -77,6 +77,7 @@ class DecodedDatasets(Datasets):
 def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,797 feed the validation set)
                n_valid:int=500, # Number of validation images
                n_test:int=0, # Number of test images, held out from both (as raw items in `dls.test_items`)
+               n_unlabelled:int=0, # Number of further images held out without their labels (raw `(image,)` items in `dls.unlabelled_items`)
                size:int=8, # Side of the images fed to the model (resized from 8×8 when different)
                bs:int=64, # Batch size
                seed:int=42, # Seed of the train/valid split
@@ -99,8 +100,12 @@ def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,7
     check_arg(is_int_arg(n_test, 0, n-n_train-n_valid), 'n_test', n_test,
               f'an integer in 0..{n-n_train-n_valid} (1,797 digits minus n_train and n_valid)')
     tr, va = _split_idxs(n, n_train, n_valid, seed)
-    te = np.random.RandomState(seed).permutation(n)[n_train+n_valid:n_train+n_valid+n_test]   # after train and valid
+    check_arg(is_int_arg(n_unlabelled, 0, n-n_train-n_valid-n_test), 'n_unlabelled', n_unlabelled,
+              f'an integer in 0..{n-n_train-n_valid-n_test} (1,797 digits minus n_train, n_valid and n_test)')
+    rest = np.random.RandomState(seed).permutation(n)[n_train+n_valid:]   # after train and valid: test, then unlabelled
+    te, un = rest[:n_test], rest[n_test:n_test+n_unlabelled]
     test_items = [(imgs[i], int(targs[i])) for i in te]   # for `dls.test_dl(dls.test_items, with_labels=True)`
+    unlabelled_items = [(imgs[i],) for i in un]           # no label travels: for `PseudoLabel` or `RemedyLadder(unlabelled=)`
     pos = np.concatenate([tr, va])
     items = [(imgs[i], int(targs[i])) for i in pos]
     stats = imgs[tr].astype(np.float32)/255
@@ -110,7 +115,7 @@ def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,7
                        splitter=IndexSplitter(range(n_train, n_train+n_valid)), item_tfms=itfms, batch_tfms=btfms)
     if not ifnone(fast, not item_tfms):
         dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
-        dls.test_items = test_items
+        dls.test_items, dls.unlabelled_items = test_items, unlabelled_items
         return dls
     dsets = dblock.datasets(items)
     y = torch.tensor([dsets.vocab.o2i.get(int(t), -1) for t in targs[pos]])
@@ -119,7 +124,7 @@ def digits_dls(n_train:int=300, # Number of training images (the rest of the 1,7
     dsets = DecodedDatasets(tls=dsets.tls, n_inp=dsets.n_inp, decoded=decoded)
     dls = dsets.dataloaders(bs=bs, num_workers=num_workers, after_item=dblock.item_tfms, after_batch=dblock.batch_tfms,
                             **{**dblock.dls_kwargs, **kwargs})
-    dls.test_items = test_items
+    dls.test_items, dls.unlabelled_items = test_items, unlabelled_items
     return dls
 
 # %% ../nbs/00_data.ipynb #acc76cf5

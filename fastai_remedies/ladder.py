@@ -391,8 +391,9 @@ def code(self:LadderResult)->str:
     if st.smooth: lines += ["from fastai_remedies.arch import TrainLabelSmoothing", "loss_func = TrainLabelSmoothing()"]
     cbs = []
     if st.pseudo is not None:
+        mine = getattr(lad.dls, 'unlabelled_items', None) is lad.unlabelled   # the embedded digits' own (the command line's)
         lines += ["from fastai_remedies.more_data import PseudoLabel",
-                  "unlabelled = ...  # the unlabelled items given to the ladder (`unlabelled=`)"]
+                  "unlabelled = dls.unlabelled_items" if mine else "unlabelled = ...  # the unlabelled items given to the ladder (`unlabelled=`)"]
         cbs.append(f"PseudoLabel(unlabelled{''.join(f', {k}={v!r}' for k, v in st.pseudo.items())})")
     if st.mix:
         for cls in [st.mix[0]] + [type(v) for v in st.mix[1].values() if type(v).__module__.startswith('fastai_remedies')]:
