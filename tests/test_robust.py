@@ -299,12 +299,10 @@ def _aux_learner():
     dls = tabular_aux_dls(df, 'target', worst, inputs, (list(perm[:48]), list(perm[48:80])), bs=16)
     return baseline_learner(dls).add_aux([10])
 
-_CANCEL_MODES = pytest.mark.xfail(strict=True, reason="a CancelFitException at before_train ends fastai's fit normally with the model "
-    "left in train mode; core restores modules' modes only when an exception escapes the fit (open, issue 16 follow-up)")
 @pytest.mark.parametrize('make,exc', [(_pseudo_learner, lambda: RuntimeError('boom')), (_pseudo_learner, KeyboardInterrupt),
-                                      pytest.param(_pseudo_learner, CancelFitException, marks=_CANCEL_MODES),
+                                      (_pseudo_learner, CancelFitException),
                                       (_aux_learner, lambda: RuntimeError('boom')), (_aux_learner, KeyboardInterrupt),
-                                      pytest.param(_aux_learner, CancelFitException, marks=_CANCEL_MODES)],
+                                      (_aux_learner, CancelFitException)],
                          ids=['PseudoLabel-error', 'PseudoLabel-ctrl-c', 'PseudoLabel-cancel', 'AuxTasks-error', 'AuxTasks-ctrl-c', 'AuxTasks-cancel'])
 def test_rung1_callbacks_interrupted_at_every_event(make, exc):
     learn = make()
