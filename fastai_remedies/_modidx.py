@@ -212,6 +212,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'fastai_remedies/gap.py'),
                                      'fastai_remedies.gap.GapMonitor.after_epoch': ( 'gap.html#gapmonitor.after_epoch',
                                                                                      'fastai_remedies/gap.py'),
+                                     'fastai_remedies.gap.GapMonitor.after_failure': ( 'gap.html#gapmonitor.after_failure',
+                                                                                       'fastai_remedies/gap.py'),
                                      'fastai_remedies.gap.GapMonitor.after_fit': ( 'gap.html#gapmonitor.after_fit',
                                                                                    'fastai_remedies/gap.py'),
                                      'fastai_remedies.gap.GapMonitor.after_train': ( 'gap.html#gapmonitor.after_train',
