@@ -18,7 +18,7 @@ import copy as _copy
 
 # %% auto #0
 __all__ = ['LinBatchNorm', 'WeightDropoutLinear', 'DropoutEmbedding', 'LockedDropout', 'RNNRemedy', 'DropPath', 'RemedyRecord',
-           'Remedied', 'regularize', 'remedy_learner']
+           'Remedied', 'regularize', 'remedy_learner', 'TrainLabelSmoothing']
 
 # %% ../nbs/30_arch.ipynb #be467bdf
 class LinBatchNorm(nn.BatchNorm1d):
@@ -528,3 +528,14 @@ def plot_remedies(self:Learner,
     marks = {r['where']: _tag(r) for r in (rec.rows if rec is not None else []) if r['action'] in ('added', 'changed')}
     kwargs.setdefault('title', f"{len(marks)} layers added or changed by regularize" if rec is not None else "not built by regularize")
     return show_layers(self.model, marks, **kwargs)
+
+# %% ../nbs/30_arch.ipynb #46d82b2e
+class TrainLabelSmoothing(LabelSmoothingCrossEntropyFlat):
+    "`LabelSmoothingCrossEntropyFlat` while gradients are taken (training); the plain cross-entropy elsewhere (validation)"
+    def __call__(self, inp, targ, **kwargs):
+        if torch.is_grad_enabled(): return super().__call__(inp, targ, **kwargs)
+        f = self.func
+        eps, f.eps = f.eps, 0.   # `LabelSmoothingCrossEntropy` with eps=0 is the cross-entropy (weights, reduction kept)
+        try: return super().__call__(inp, targ, **kwargs)
+        finally: f.eps = eps
+

@@ -15,7 +15,7 @@ from .gap import GapMonitor
 from .overfit import OverfitCheck  # and `Learner.overfit_check`, which rung 0 runs
 from .awd import awd_encoder, awd_lm_learner, set_awd_dropouts
 from .rungs import RUNGS, RUNG_NAMES, rung, data_kind
-from .arch import remedy_learner
+from .arch import remedy_learner, TrainLabelSmoothing
 from .trials import Trials, Trial, DataSpec, run_trial, recipe_key, check_test_split, summarize
 
 # %% auto #0
@@ -24,25 +24,30 @@ __all__ = ['Step', 'RemedyLadder', 'mix_candidates', 'LadderResult', 'awd_experi
 # %% ../nbs/50_ladder.ipynb #1abe2016
 class Step:
     "A cumulative ladder recipe: mixing callback, `regularize` settings, AWD-LSTM preset, weight decay, label smoothing, smaller model"
+    _fields = ('mix', 'reg', 'small', 'awd', 'wd', 'smooth', 'reseed')
     def __init__(self, mix=None, # (callback class, kwargs) or None
                  reg:dict|None=None, # `regularize` settings (bn, ps, embed_p, weight_p, hidden_p, drop_path)
                  small:bool=False, # Use the smaller model
                  awd:str|None=None, # AWD-LSTM dropout preset applied to the model's AWD-LSTM (see `set_awd_dropouts`)
                  wd:float|None=None, # Weight decay of the optimizer (None: fastai's default)
-                 smooth:bool=False): # Label smoothing: `LabelSmoothingCrossEntropyFlat` instead of the loss
-        self.mix, self.reg, self.small, self.awd, self.wd, self.smooth = mix, dict(reg or {}), small, awd, wd, smooth
+                 smooth:bool=False, # Label smoothing of the training loss: `TrainLabelSmoothing` instead of the loss
+                 reseed:int=0): # Train from seed + `reseed`: nothing else changes (an A/A candidate, to calibrate the keep rule)
+        self.mix, self.reg, self.small, self.awd, self.wd, self.smooth, self.reseed = mix, dict(reg or {}), small, awd, wd, smooth, reseed
     def but(self, **kw):
         "A copy with `kw` changed (`reg` is merged)"
-        res = Step(self.mix, self.reg, self.small, self.awd, self.wd, self.smooth)
-        for k in ('mix', 'small', 'awd', 'wd', 'smooth'):
-            if k in kw: setattr(res, k, kw[k])
+        bad = set(kw) - set(self._fields)
+        check_arg(not bad, 'changes', sorted(bad), f"recipe changes among {self._fields}")
+        res = Step(**{k: getattr(self, k) for k in self._fields})
+        for k in self._fields:
+            if k in kw and k != 'reg': setattr(res, k, kw[k])
         res.reg.update(kw.get('reg', {}))
         return res
     def callbacks(self): return [self.mix[0](**_copy.deepcopy(self.mix[1]))] if self.mix else []   # a fresh pairing each fit
     def describe(self)->str:
         parts = (([_call(*self.mix)] if self.mix else []) + [f"{k}={v}" for k, v in self.reg.items()] +
                  ([f"AWD preset {self.awd!r}"] if self.awd else []) + ([f"wd={self.wd}"] if self.wd is not None else []) +
-                 (['label smoothing'] if self.smooth else []) + (['smaller model'] if self.small else []))
+                 (['label smoothing'] if self.smooth else []) + (['smaller model'] if self.small else []) +
+                 ([f"reseeded (+{self.reseed})"] if self.reseed else []))
         return ', '.join(parts) or 'plain model'
     def key(self)->str: return self.describe()   # the recipe's identity in trial caches
     __repr__ = describe
@@ -87,7 +92,8 @@ class RemedyLadder:
                  workers:int|None=None, # Workers of that pool (None: one per CPU core, or per GPU; 1: serially, here)
                  cache_dir=None, # Folder caching every trial's result: a stopped ladder, run again, retrains nothing that finished
                  test_dl=None, # A test `DataLoader`, never used for a decision: the final recipe is re-measured on it
-                 test_items=None): # Or items for `dls.test_dl(test_items, with_labels=True)` (None: `dls.test_items` when not empty)
+                 test_items=None, # Or items for `dls.test_dl(test_items, with_labels=True)` (None: `dls.test_items` when not empty)
+                 candidates:dict|None=None): # {rung name: [`Step.but` keywords, ...]}: what those rungs try instead of the registry's
         spec = dls if isinstance(dls, DataSpec) else DataSpec(dls) if isinstance(dls, DataLoaders) else None
         check_arg(spec is not None, 'dls', type(dls).__name__, 'fastai DataLoaders or a DataSpec', TypeError)
         check_arg(test_dl is None or test_items is None, 'test_items', type(test_items).__name__, 'None when `test_dl` is given')
@@ -110,10 +116,18 @@ class RemedyLadder:
             check_arg((v is None and k is None) or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
                       'lr', v, 'None, a positive number, or a dict of positive numbers')
         check_arg(isinstance(keep_tol, (int, float)) and 0 <= keep_tol < 1, 'keep_tol', keep_tol, 'a number in [0, 1)')
+        cands = ifnone(candidates, {})
+        check_arg(isinstance(cands, dict), 'candidates', type(cands).__name__, 'None or a dict {rung name: [Step.but keywords, ...]}', TypeError)
+        for k, v in cands.items():
+            check_arg(k in RUNG_NAMES, 'candidates', k, f"a dict keyed by rung names from {RUNG_NAMES}")
+            check_arg(isinstance(v, (list, tuple)) and all(isinstance(ch, dict) for ch in v), 'candidates', v,
+                      f"a list of dicts of `Step.but` keywords for rung {k!r}")
+            for ch in v: Step().but(**ch)   # names a keyword that is not a recipe change
         tdl = spec.test_dl()
         if tdl is not None or test_dl is not None or test_items is not None: check_test_split(dls, tdl)
         self.has_test = tdl is not None
         store_attr('dls,spec,model,loss_func,metrics,lr,seed,smaller,keep_tol,quiet')
+        self.candidates = {k: [dict(ch) for ch in v] for k, v in cands.items()}
         self.rungs = [r for r in RUNG_NAMES if r in rungs]
         self.epochs = {r: eps.get(r, 20) if eps else epochs for r in RUNG_NAMES}
         self.cbs = L(cbs)
@@ -160,7 +174,7 @@ class RemedyLadder:
         model = self._make(step.small, dls)
         if self._awd is None: self._awd = _has_awd(model)
         if step.awd: set_awd_dropouts(model, step.awd)
-        kw = dict(loss_func=LabelSmoothingCrossEntropyFlat() if step.smooth else self.loss_func, metrics=self.metrics,
+        kw = dict(loss_func=TrainLabelSmoothing() if step.smooth else self.loss_func, metrics=self.metrics,
                   cbs=[_copy.copy(cb) for cb in self.cbs], **({'wd': step.wd} if step.wd is not None else {}))
         return remedy_learner(dls, model, **{'bn': False, **step.reg}, **kw) if step.reg else Learner(dls, model, **kw)
 
@@ -270,7 +284,7 @@ def run(self:RemedyLadder)->LadderResult:
                     rg = rung(name)
                     if rg.candidates is None:   # nothing to train (rung 1): what the baseline says about it
                         res.add(name, rg.title, note=rg.note(self, dict(summarize(base), lr=lrs[ref])) if rg.note else ''); continue
-                    changes = rg.candidates(self.kind, self.regression, self._awd)
+                    changes = self.candidates[name] if name in self.candidates else rg.candidates(self.kind, self.regression, self._awd)
                     if not changes: res.add(name, rg.title, kept=False, note=f"no candidate for {self.kind} data"); continue
                     for ch in changes:
                         new = step.but(**ch)
@@ -345,7 +359,7 @@ def code(self:LadderResult)->str:
         lines.append("model, loss_func, metrics = base.model, base.loss_func, base.metrics")
     else: lines.append("model = smaller_model  # the `smaller` model given to the ladder" if st.small else
                        "# model, loss_func, metrics = ...  # as given to the ladder")
-    if st.smooth: lines.append("loss_func = LabelSmoothingCrossEntropyFlat()")
+    if st.smooth: lines += ["from fastai_remedies.arch import TrainLabelSmoothing", "loss_func = TrainLabelSmoothing()"]
     cbs = []
     if st.mix:
         for cls in [st.mix[0]] + [type(v) for v in st.mix[1].values() if type(v).__module__.startswith('fastai_remedies')]:

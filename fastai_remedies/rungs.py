@@ -127,6 +127,13 @@ def _skip_dropout(ladder, old, new):
     if new.awd: return ''   # AWD-LSTM presets set dropouts the model has
     return "no layer for these dropouts to act on" if _unchanged(ladder, old, new, lambda m: len(dropout_layers(m))) else ''
 
+def _skip_penalty(ladder, old, new):
+    "Label smoothing needs single-label classes under a cross-entropy loss"
+    if not new.smooth or old.smooth: return ''
+    ce = loaded_types('fastai.losses', 'CrossEntropyLossFlat') + loaded_types('torch.nn.modules.loss', 'CrossEntropyLoss')
+    if isinstance(ladder.loss_func, ce): return ''
+    return f"label smoothing is for single-label classes under a cross-entropy loss; the loss is {ladder.loss_func!r}"
+
 def _awd_heavy(active):
     "Whether the AWD-LSTM's dropouts are all at least those of the `heavy` preset"
     cur = active.get('awd_dropouts') or {}
@@ -197,11 +204,14 @@ RUNGS = (
          in_use=lambda active: _awd_heavy(active) if active.get('awd') else len(active['dropout']) >= 2,
          advice=_dropout_types_advice),
     Rung('penalties', 4, 'weight decay, label smoothing', "Regularise the loss and the weights: weight decay; label smoothing for single-label classes.",
-         tries="weight decay `wd=0.1` (label smoothing is not tried yet: the ladder would judge it on the smoothed loss)",
-         candidates=lambda kind, regression, awd: [dict(wd=0.1)],
+         tries="weight decay `wd=0.1`; for single-label classes, label smoothing (`TrainLabelSmoothing`: the training loss is smoothed, the valid loss it is judged on is not)",
+         modules=('arch',),
+         candidates=lambda kind, regression, awd: [dict(wd=0.1)] + ([] if regression else [dict(smooth=True)]),
+         skip=_skip_penalty,
          applies=lambda active, kind: False,   # the diagnosis names dropout at rung 4; the ladder also tries these
          advice=lambda active, kind: ("rung 4 — regularise: weight decay (`Learner(..., wd=0.1)`) or, for single-label "
-                                      "classification, label smoothing (`loss_func=LabelSmoothingCrossEntropyFlat()`)")),
+                                      "classification, label smoothing (`loss_func=TrainLabelSmoothing()` with `from "
+                                      "fastai_remedies.arch import TrainLabelSmoothing`)")),
     Rung('smaller', 5, 'a smaller model', "Only last: a smaller model.",
          tries="a smaller model with everything kept so far",
          candidates=lambda kind, regression, awd: [dict(small=True)],

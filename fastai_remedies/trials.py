@@ -176,6 +176,7 @@ def run_trial(trial:Trial)->dict:
     "Train `trial` and return its numbers at the documented epoch (the last; the best when `restore_best`)"
     rec, seed = trial.recipe, trial.seed
     if isinstance(rec, Reseeded): rec, seed = rec.recipe, seed + rec.offset
+    seed += getattr(rec, 'reseed', 0)   # a recipe identical but for the seed (e.g. the ladder's `Step(reseed=...)`)
     dls = trial.data.load()
     with preserve_rng(), torch_threads(trial.threads), one_process():
         seed_everything(dls, seed)
