@@ -153,6 +153,14 @@ def _guarded_fit(self, *args, **kwargs):
     return res
 Learner.fit = _guarded_fit
 
+# %% ../nbs/01_core.ipynb #03f912c6
+from fastai.callback.schedule import LRFinder
+
+@patch
+def after_failure(self:LRFinder):
+    "Whatever else stopped `lr_find` (an error, Ctrl-C): load the weights and optimizer it saved, as `after_fit` does"
+    if 'tmp_d' in self.__dict__: self.after_fit()   # nothing was saved when the fit stopped before `before_fit`
+
 # %% ../nbs/01_core.ipynb #9b20405e
 from matplotlib.patches import FancyBboxPatch, Patch
 
