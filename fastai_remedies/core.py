@@ -156,7 +156,7 @@ Learner.fit = _guarded_fit
 # %% ../nbs/01_core.ipynb #03f912c6
 from fastai.callback.schedule import LRFinder
 
-@patch
+@patch   # a method of LRFinder: this module's `after_failure` function stays as it is
 def after_failure(self:LRFinder):
     "Whatever else stopped `lr_find` (an error, Ctrl-C): load the weights and optimizer it saved, as `after_fit` does"
     if 'tmp_d' in self.__dict__: self.after_fit()   # nothing was saved when the fit stopped before `before_fit`
