@@ -125,17 +125,41 @@ def after_failure(learn:Learner, # The Learner whose fit failed
 
 _fastai_fit = getattr(Learner.fit, '__wrapped__', Learner.fit)   # once, even if this module is reloaded
 
+class _FitCancelled(Callback):
+    "Notes that fastai cancelled the fit it was added to (it called `after_cancel_fit`); one comparison per event"
+    def __init__(self): self.seen = False
+    def __call__(self, event_name):
+        if event_name == 'after_cancel_fit': self.seen = True
+
+def _put_back(learn, modes, training, state):
+    for m, t in modes: m.training = t
+    learn.training = training
+    restore_process(state)
+
 @functools.wraps(_fastai_fit)
 def _guarded_fit(self, *args, **kwargs):
     cbs = kwargs.get('cbs', args[3] if len(args) > 3 else None)
-    state, modes = process_state(), [(m, m.training) for m in self.model.modules()]
-    try: return _fastai_fit(self, *args, **kwargs)
+    before = [(m, m.training) for m in self.model.modules()], self.training, process_state()
+    watch = _FitCancelled()
+    self.add_cb(watch)
+    try: res = _fastai_fit(self, *args, **kwargs)
     except BaseException:
+        self.remove_cb(watch)
         after_failure(self, cbs)
-        for m, t in modes: m.training = t
-        restore_process(state)
+        _put_back(self, *before)
         raise
+    self.remove_cb(watch)
+    if watch.seen: _put_back(self, *before)   # fastai caught a CancelFitException: the fit stopped wherever it was
+    return res
 Learner.fit = _guarded_fit
+
+# %% ../nbs/01_core.ipynb #03f912c6
+from fastai.callback.schedule import LRFinder
+
+@patch   # a method of LRFinder: this module's `after_failure` function stays as it is
+def after_failure(self:LRFinder):
+    "Whatever else stopped `lr_find` (an error, Ctrl-C): load the weights and optimizer it saved, as `after_fit` does"
+    if 'tmp_d' in self.__dict__: self.after_fit()   # nothing was saved when the fit stopped before `before_fit`
 
 # %% ../nbs/01_core.ipynb #9b20405e
 from matplotlib.patches import FancyBboxPatch, Patch

@@ -132,14 +132,14 @@ _PHASE_KW = {k: v.default for k, v in inspect.signature(epoch_phase).parameters.
 class GapMonitor(Callback):
     "Record an honest train loss, the train/valid gap and a phase each epoch; diagnose at the end"
     order,run_valid,_only_train_loop = Recorder.order+5,True,True  # after the Recorder logs, before trackers (60)
-    _stateattrs = ('_cache','_sub','_key','_best_state','_honest')  # never pickled with an exported Learner
+    _stateattrs = ('_cache','_sub','_key','_best_state','_honest','_fitting')  # never pickled with an exported Learner
     def __init__(self,
         n_items:int|None=None, # Training items in the fixed honest subset (None: all, up to 1,024)
         seed:int=0, # Seed choosing the subset
         monitor:str='valid_loss', # Recorder column that defines the best epoch (for `restore_best`)
         comp=None, # `np.less` or `np.greater` for `monitor` (None: less for losses, errors and `gap`)
         on_overfit:str|None=None, # What to do the first time an epoch is `overfit`: None, 'warn' or 'stop'
-        restore_best:bool=False, # Load the best epoch's weights at the end of fit, whatever stopped it
+        restore_best:bool=False, # Load the best epoch's weights at the end of fit, whatever stopped it (an error or Ctrl-C too)
         cache_mb:float=256., # Cache the subset's batches when they take at most this many MB (0: never)
         **kwargs # Phase rule settings, passed to `epoch_phase`: warmup, patience, min_delta, gl_max, pq_max, strip, gap_tol, max_stale
     ):
@@ -165,6 +165,7 @@ class GapMonitor(Callback):
     def _init_state(self):
         super()._init_state()
         self._cache = self._sub = self._key = self._best_state = self._honest = None
+        self._fitting = False   # between this fit's `before_fit` and its end: its best weights are the ones to load
 
     def _met_names(self): return [m.name.lstrip('_') for m in self.learn.metrics]  # fastai's `rmse` is named `_rmse`
 
@@ -174,6 +175,7 @@ class GapMonitor(Callback):
 
     def before_fit(self):
         "Check the data, fix the honest subset and add the gap columns to the Recorder"
+        self._fitting = False
         self.run = not (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds') or self.learn.lock.locked())
         if not self.run: return
         dls, rec = self.learn.dls, self.learn.recorder
@@ -194,6 +196,7 @@ class GapMonitor(Callback):
         check_arg(self.monitor in cols, 'monitor', self.monitor, f'one of the Recorder columns {cols}')
         self._mon_idx = list(rec.metric_names[1:]).index(self.monitor)
         self.rows, self.best_value, self.best_epoch, self._best_state, self._warned = [], None, None, None, False
+        self._fitting = True
         self.active = active_remedies(self.learn)
 
     def before_epoch(self): self._honest = None
@@ -240,7 +243,12 @@ class GapMonitor(Callback):
 
     def after_fit(self):
         "Load the best weights if `restore_best`"
+        self._fitting = False
         if self.restore_best and self._best_state is not None: self.load_best()
+
+    def after_failure(self):
+        "Whatever else stopped the fit (an error, Ctrl-C: see `core.after_failure`): as `after_fit`, if this fit began"
+        if self._fitting: self.after_fit()
 
 # %% ../nbs/10_gap.ipynb #59cdd444
 @patch

@@ -407,16 +407,21 @@ class Trials:
         "The first `n` training seeds (None: `n_seeds`), or the fresh confirmation seeds"
         return [1000*self.seed + (500 if fresh else 0) + i for i in range(ifnone(n, self.n_seeds))]
 
-    def _executor(self, todo):
+    def executor_for(self, job, n:int=2)->cf.Executor:
+        "Where `n` jobs like `job` (a function and its arguments) run: the study's executor, else its local pool (kept: workers keep their data), else here, one after another (one worker, one job, or a job that cannot be sent to a worker process)"
         if self.executor is not None: return self.executor
-        n = ifnone(self.workers, default_workers())
-        if n == 1 or len(todo) <= 1: return SerialExecutor()
-        try: pickle.dumps(todo[0])
+        w = ifnone(self.workers, default_workers())
+        if w == 1 or n <= 1: return SerialExecutor()
+        try: pickle.dumps(job)
         except Exception as e:   # e.g. a model function defined inside another function
             warn(f"the trials cannot be sent to worker processes ({type(e).__name__}: {e}); they run here, one at a time")
             return SerialExecutor()
-        if self._pool is None: self._pool = local_pool(n)   # kept for the next calls: workers keep their data
+        if self._pool is None: self._pool = local_pool(w)
         return self._pool
+
+    def abort(self):
+        "Stop the local pool made here at once (after Ctrl-C or an error): pending work is cancelled, its workers end"
+        if self._pool is not None: _stop(self._pool); self._pool = None
 
     def close(self):
         "Shut down the local pool made here, if any"
@@ -441,10 +446,8 @@ class Trials:
                 for r, lab in zip(recipes, labels)]
         todo = list({trial_id(t): t for row in grid for t in row if trial_id(t) not in self._memo}.values())
         if todo:   # (the same trial asked twice is trained once)
-            try: out = run_trials(todo, executor=self._executor(todo), cache=self.cache, progress=not self.quiet)
-            except BaseException:
-                if self._pool is not None: _stop(self._pool); self._pool = None
-                raise
+            try: out = run_trials(todo, executor=self.executor_for(todo[0], len(todo)), cache=self.cache, progress=not self.quiet)
+            except BaseException: self.abort(); raise
             self._memo.update(zip(map(trial_id, todo), out))
         return [[self._memo[trial_id(t)] for t in row] for row in grid]
 
