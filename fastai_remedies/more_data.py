@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_more_data.ipynb #d9cf5d97
 from __future__ import annotations
-import hashlib, json, math, time, warnings
+import functools, hashlib, json, math, time, warnings
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
@@ -400,11 +400,13 @@ def ladder_note(ladder, # The `RemedyLadder` running rung 1
                 base:dict, # The baseline's summary over seeds (`valid_loss`, `gap`, `lr`)
                )->str:
     "Rung 1 in the ladder: the baseline's honest gap, and the verdict of a reduced learning curve (`data_value` from the ladder's seeds)"
-    def make(d): return ladder.build(None, d)   # the plain baseline recipe on the subset `d`
-    words, seeds = _more_data_words(ladder, base), ladder.trials.seeds()   # 1000*seed + i: consecutive, as data_value's
+    make = functools.partial(ladder.build, None)   # the plain baseline recipe on a subset (picklable: for worker processes)
+    words, seeds, tr = _more_data_words(ladder, base), ladder.trials.seeds(), ladder.trials   # seeds 1000*seed + i: consecutive
+    ex = tr.executor_for((make, ladder.dls), len(LADDER_FRACS)*len(seeds))   # the trials' pool, or here one after another
     try: dv = data_value(make, ladder.dls, fracs=LADDER_FRACS, n_seeds=len(seeds), seed=seeds[0],
-                         epochs=ladder.epochs['more_data'], lr=base.get('lr'), n_boot=50)
+                         epochs=ladder.epochs['more_data'], lr=base.get('lr'), n_boot=50, executor=ex)
     except ValueError as e: return f"{words}. No learning curve: {e}"
+    except BaseException: tr.abort(); raise   # Ctrl-C or an error: the pool's pending trainings are stopped
     bt, N = dv.backtests['loss'], dv.n_train
     sd = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
     curve = (f"a reduced learning curve (`data_value` on 1/8, 1/4, 1/2 and all {N} training items, the ladder's {sd}) says "
