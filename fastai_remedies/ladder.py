@@ -79,7 +79,7 @@ def _model_key(m)->str:
     return f"{type(m).__name__}#{h.hexdigest()[:12]}"
 
 def _check_unlabelled(dls, items, tdl=None)->str:
-    "Check unlabelled items (not empty, no validation or test item among them, a classifier's data); their identity for caches"
+    "Check unlabelled items (items, not empty, no validation or test item among them); their number and hash, for trial caches"
     check_arg(not isinstance(items, DataLoader), 'unlabelled', type(items).__name__,
               'items as `dls.test_dl` takes them (they travel to the worker processes; a DataLoader would carry its dataset)')
     check_arg(not hasattr(items, '__len__') or len(items) > 0, 'unlabelled', f'{len(items)} items', 'at least one unlabelled item')
@@ -314,7 +314,9 @@ def run(self:RemedyLadder)->LadderResult:
                         res.add(name, rg.title, note=rg.note(self, dict(summarize(base), lr=lrs[ref])))
                     if rg.candidates is None and name not in self.candidates: continue
                     changes = self.candidates[name] if name in self.candidates else rg.candidates(self.kind, self.regression, self._awd)
-                    if not changes: res.add(name, rg.title, kept=False, note=f"no candidate for {self.kind}{' regression' if self.regression else ''} data"); continue
+                    if not changes:
+                        res.add(name, rg.title, kept=False, note=f"no candidate for {self.kind}{' regression' if self.regression else ''} data")
+                        continue
                     for ch in changes:
                         new = step.but(**ch)
                         change = _call(*new.mix) if 'mix' in ch else new.describe()
