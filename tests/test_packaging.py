@@ -36,3 +36,9 @@ def test_readme_and_ci_use_make_test():
     readme = (root/'README.md').read_text()
     assert 'make test' in readme and 'make demo' in readme
     assert 'make test' in (root/'.ci'/'run').read_text()
+
+def test_readme_rungs_table_is_the_registry():
+    "The front page's table of rungs is the executed output of `rungs_md()`: stale when a rung changes and index.ipynb is not run again"
+    from fastai_remedies.rungs import rungs_md
+    readme = (root/'README.md').read_text()
+    assert rungs_md() in readme, "README's rung table differs from fastai_remedies.rungs.rungs_md(): re-run nbs/index.ipynb, then `make readme`"
