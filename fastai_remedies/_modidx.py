@@ -161,7 +161,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'fastai_remedies.core.process_state': ('core.html#process_state', 'fastai_remedies/core.py'),
                                       'fastai_remedies.core.quiet': ('core.html#quiet', 'fastai_remedies/core.py'),
                                       'fastai_remedies.core.restore_process': ('core.html#restore_process', 'fastai_remedies/core.py'),
-                                      'fastai_remedies.core.show_layers': ('core.html#show_layers', 'fastai_remedies/core.py')},
+                                      'fastai_remedies.core.show_layers': ('core.html#show_layers', 'fastai_remedies/core.py'),
+                                      'fastai_remedies.core.torch_threads': ('core.html#torch_threads', 'fastai_remedies/core.py')},
             'fastai_remedies.data': { 'fastai_remedies.data.DecodedDL': ('data.html#decodeddl', 'fastai_remedies/data.py'),
                                       'fastai_remedies.data.DecodedDL.create_batches': ( 'data.html#decodeddl.create_batches',
                                                                                          'fastai_remedies/data.py'),
@@ -829,5 +830,4 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'fastai_remedies/trials.py'),
                                         'fastai_remedies.trials.summarize': ('trials.html#summarize', 'fastai_remedies/trials.py'),
                                         'fastai_remedies.trials.t_interval': ('trials.html#t_interval', 'fastai_remedies/trials.py'),
-                                        'fastai_remedies.trials.torch_threads': ('trials.html#torch_threads', 'fastai_remedies/trials.py'),
                                         'fastai_remedies.trials.trial_id': ('trials.html#trial_id', 'fastai_remedies/trials.py')}}}

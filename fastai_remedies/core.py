@@ -13,7 +13,8 @@ import copy as _copy  # after the star imports, which bring a `copy` of their ow
 
 # %% auto #0
 __all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'preserve_rng', 'copy_model', 'one_process',
-           'quiet', 'process_state', 'restore_process', 'after_failure', 'model_leaves', 'show_layers', 'plot_evidence']
+           'quiet', 'torch_threads', 'process_state', 'restore_process', 'after_failure', 'model_leaves', 'show_layers',
+           'plot_evidence']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -86,6 +87,15 @@ def quiet(learn:Learner): # The Learner whose fits should print nothing
     with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         yield learn
+
+# %% ../nbs/01_core.ipynb #172c3a26
+@contextlib.contextmanager
+def torch_threads(n:int): # Torch intra-op threads inside the block
+    "Train with `n` torch threads inside the block; the previous number afterwards"
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
 
 # %% ../nbs/01_core.ipynb #2c0c245c
 def _nesting():

@@ -381,7 +381,7 @@ def code(self:LadderResult)->str:
     "Python that rebuilds and trains the final recipe from the first seed, as its trial did (the same numbers)"
     lad, st = self.ladder, self.final
     lines = ["from fastai.basics import *", "from fastai_remedies.gap import GapMonitor",
-             "from fastai_remedies.trials import seed_everything, torch_threads"] + _data_lines(lad.spec)
+             "from fastai_remedies.core import torch_threads", "from fastai_remedies.trials import seed_everything"] + _data_lines(lad.spec)
     seed = self.seeds[0]
     lines.append(f"seed_everything(dls, {seed})")
     if lad.model is None:

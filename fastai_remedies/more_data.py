@@ -4,14 +4,14 @@
 
 # %% ../nbs/15_more_data.ipynb #d9cf5d97
 from __future__ import annotations
-import functools, hashlib, json, math, time, warnings
+import contextlib, functools, hashlib, json, math, time, warnings
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.core import TabularPandas, ReadTabBatch
 from fastai.tabular.data import TabularDataLoaders
 from torch.nn import functional as F
-from .core import check_arg, preserve_rng, copy_model, quiet
+from .core import check_arg, preserve_rng, copy_model, quiet, torch_threads
 from .gap import GapMonitor
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
@@ -123,10 +123,10 @@ def metric_error(name:str, # Metric name (fastai's `Metric.name`)
     return 1 - value if higher_is_better(name) else value
 
 # %% ../nbs/15_more_data.ipynb #417c4760
-def _run(make_learner, dls, idxs, seed, epochs, lr, on='best'):
+def _run(make_learner, dls, idxs, seed, epochs, lr, on='best', threads=None):
     "Train `make_learner` on training positions `idxs` with `seed`: valid loss, metric and honest gap at the best (or last) epoch"
     start = time.perf_counter()
-    with preserve_rng():
+    with preserve_rng(), (torch_threads(threads) if threads else contextlib.nullcontext()):
         set_seed(seed)
         learn = make_learner(subset_dls(dls, idxs))
         gm = GapMonitor(n_items=min(len(idxs), 256), seed=seed)
@@ -337,6 +337,7 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
                stratify:bool|None=None, # Keep the class proportions in every subset (None: for classification targets)
                seed:int=0, # First seed; the seeds are seed, seed+1, …
                executor=None, # A `concurrent.futures.Executor` running the trainings (None: one after another in this process)
+               threads:int|None=None, # Torch threads of each training (None: as they are; 1: the same numbers here and in any worker)
                **kwargs # Passed to `DataValue`: max_backtest, floor_gain, max_mult, n_boot
               )->DataValue:
     "Learning curve of `make_learner` on nested subsets of the training set, back-tested and projected to 2× and 4× the data"
@@ -352,7 +353,7 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
     jobs = [(f, n, s, idxs) for s in range(seed, seed + n_seeds)
             for f, n, idxs in zip(fracs, sizes, nested_subsets(y, sizes, s, ifnone(stratify, clas)))]
     args = [[make_learner]*len(jobs), [dls]*len(jobs), [j[3] for j in jobs], [j[2] for j in jobs], [epochs]*len(jobs),
-            [lr]*len(jobs), [on]*len(jobs)]
+            [lr]*len(jobs), [on]*len(jobs), [threads]*len(jobs)]
     outs = map(_run, *args) if executor is None else executor.map(_run, *args)
     for (f, n, s, _), r in zip(jobs, outs):
         metric_name = r.pop('metric_name')
@@ -404,7 +405,7 @@ def ladder_note(ladder, # The `RemedyLadder` running rung 1
     words, seeds, tr = _more_data_words(ladder, base), ladder.trials.seeds(), ladder.trials   # seeds 1000*seed + i: consecutive
     ex = tr.executor_for((make, ladder.dls), len(LADDER_FRACS)*len(seeds))   # the trials' pool, or here one after another
     try: dv = data_value(make, ladder.dls, fracs=LADDER_FRACS, n_seeds=len(seeds), seed=seeds[0],
-                         epochs=ladder.epochs['more_data'], lr=base.get('lr'), n_boot=50, executor=ex)
+                         epochs=ladder.epochs['more_data'], lr=base.get('lr'), n_boot=50, executor=ex, threads=1)
     except ValueError as e: return f"{words}. No learning curve: {e}"
     except BaseException: tr.abort(); raise   # Ctrl-C or an error: the pool's pending trainings are stopped
     bt, N = dv.backtests['loss'], dv.n_train

@@ -11,7 +11,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastprogress.fastprogress import progress_bar
 from . import __version__
-from .core import check_arg, preserve_rng, one_process, quiet
+from .core import check_arg, preserve_rng, one_process, quiet, torch_threads
 from .data import get_dls, baseline_learner
 from .gap import GapMonitor, valid_view
 from .arch import remedy_learner, regularize
@@ -19,9 +19,8 @@ import copy as _copy  # after the star imports, which bring a `copy` of their ow
 
 # %% auto #0
 __all__ = ['data_fingerprint', 'check_test_split', 'DataSpec', 'embedded', 'recipe_key', 'recipe_learner', 'Reseeded', 'Trial',
-           'trial_id', 'torch_threads', 'seed_everything', 'run_trial', 'SerialExecutor', 'default_workers',
-           'local_pool', 'check_executor', 'run_trials', 'TrialCache', 't_interval', 'paired_verdict', 'Trials',
-           'summarize']
+           'trial_id', 'seed_everything', 'run_trial', 'SerialExecutor', 'default_workers', 'local_pool',
+           'check_executor', 'run_trials', 'TrialCache', 't_interval', 'paired_verdict', 'Trials', 'summarize']
 
 # %% ../nbs/45_trials.ipynb #f21e6cdb
 _BUILT = {}   # DataLoaders built from a `DataSpec` in this process, by its key
@@ -155,14 +154,6 @@ def trial_id(trial:Trial)->str:
     return json.dumps([recipe_key(trial.recipe), trial.seed, trial.epochs, repr(float(trial.lr)), trial.restore_best,
                        trial.data.name, recipe_key(trial.learner)])
 
-@contextlib.contextmanager
-def torch_threads(n:int): # Torch intra-op threads inside the block
-    "Train with `n` torch threads inside the block; the previous number afterwards"
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
-
 def seed_everything(dls:DataLoaders, # Their loaders' own generators are reseeded too
                     seed:int): # The seed
     "Seed Python, NumPy, torch and every DataLoader's own generator (data order) from `seed`"
@@ -218,12 +209,13 @@ def default_workers()->int:
 _DEVICE = None   # the GPU a `local_pool` worker is pinned to
 
 def _init_worker(devices):
-    "Pool worker start: Ctrl-C is the parent's to handle; pin a GPU when there are some"
+    "Pool worker start: Ctrl-C is the parent's to handle; pin a GPU when there are some, else one torch thread"
     global _DEVICE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if devices is not None:
         _DEVICE = devices.get()
         torch.cuda.set_device(_DEVICE)
+    else: torch.set_num_threads(1)   # a core each; and a forked child must not use the OpenMP pool of its parent (it hangs)
 
 def local_pool(workers:int|None=None, # Worker processes (None: `default_workers()`)
               )->cf.ProcessPoolExecutor:

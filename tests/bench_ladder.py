@@ -17,5 +17,5 @@ if __name__ == '__main__':
         walls[w], tables[w] = time.perf_counter() - start, res.table
         print(f"  {w} worker{'s' if w > 1 else ''}: wall time {walls[w]:.1f} s, {int(res.table.n.sum())} trials, "
               f"final recipe: {res.final.describe()}", flush=True)
-    same = tables[1].valid_loss.fillna(-1).tolist() == tables[2].valid_loss.fillna(-1).tolist()
-    print(f"  speed-up of 2 workers over 1: {walls[1]/walls[2]:.2f}x (target >= 1.6x); identical tables: {same}")
+    same = all(tables[1][c].fillna(-1).tolist() == tables[2][c].fillna(-1).tolist() for c in ('valid_loss', 'improvement', 'note'))
+    print(f"  speed-up of 2 workers over 1: {walls[1]/walls[2]:.2f}x (target >= 1.6x); identical tables (valid losses, improvements, rung 1's learning-curve note): {same}")
