@@ -108,10 +108,11 @@ def _hooks(model):
             for d in (m._forward_hooks, m._forward_pre_hooks, getattr(m, '_forward_hooks_always_called', {})) for k in d]
 
 def learner_state(learn:Learner)->dict:
-    "What a failed fit must leave as it was: loss, callbacks, modules and their hooks and modes, optimizer, process state"
+    "What a failed fit must leave as it was: loss, callbacks, modules and their hooks and modes, `learn.training`, optimizer, process state"
     opt = learn.opt
     return dict(loss_func=learn.loss_func, cbs=list(learn.cbs), modules=[id(m) for m in learn.model.modules()],
-                hooks=_hooks(learn.model), training=[m.training for m in learn.model.modules()], opt=opt,
+                hooks=_hooks(learn.model), training=[m.training for m in learn.model.modules()],
+                learn_training=getattr(learn, 'training', None), opt=opt,
                 opt_params=None if opt is None else [[id(p) for p in ps] for ps in opt.param_lists], process=process_state())
 
 class Raise(Callback):
