@@ -410,7 +410,7 @@ def ladder_note(ladder, # The `RemedyLadder` running rung 1
     except BaseException: tr.abort(); raise   # Ctrl-C or an error: the pool's pending trainings are stopped
     bt, N = dv.backtests['loss'], dv.n_train
     sd = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
-    curve = (f"a reduced learning curve (`data_value` on 1/8, 1/4, 1/2 and all {N} training items, the ladder's {sd}) says "
+    curve = (f"A reduced learning curve (`data_value` on 1/8, 1/4, 1/2 and all {N} training items, the ladder's {sd}) says "
              f"*{dv.verdict}*: its back-test was {bt['rel_error']:.0%} off")
     if dv.ok:
         v, lo, hi = dv.projection(2)
