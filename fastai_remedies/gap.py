@@ -13,7 +13,7 @@ from .core import check_arg, is_int_arg, is_num_arg, preserve_rng
 from .rungs import active_remedies, data_kind, diagnosis, next_rung, loaded_types
 
 # %% auto #0
-__all__ = ['PHASES', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'GapMonitor']
+__all__ = ['PHASES', 'split_view', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'GapMonitor']
 
 # %% ../nbs/10_gap.ipynb #c0c8f189
 class _Subset:
@@ -22,16 +22,22 @@ class _Subset:
     def __len__(self): return len(self.idxs)
     def __getitem__(self, i): return self.ds[self.idxs[i]]
 
+def split_view(ds, # A training dataset (`dls.train_ds`)
+               idxs, # Positions of the items to keep
+               split_idx:int): # The transforms to apply: 0 the training ones, 1 the validation ones
+    "The items `idxs` of `ds`, processed with the transforms of split `split_idx`"
+    idxs = [int(i) for i in idxs]
+    # the embedded digits' `DecodedDatasets` keeps its decoded tensors (looked up, not imported: gap needs no data stack)
+    if isinstance(ds, loaded_types('fastai_remedies.data', 'DecodedDatasets')): return ds.view(idxs, split_idx=split_idx)
+    if isinstance(ds, Datasets): return Datasets(tls=[tl._new(tl._get(idxs), split_idx=split_idx) for tl in ds.tls], n_inp=ds.n_inp)
+    if isinstance(ds, TfmdLists): return ds._new(ds._get(idxs), split_idx=split_idx)
+    if isinstance(ds, TabularPandas): return ds.iloc[idxs]
+    return _Subset(ds, idxs)
+
 def valid_view(ds, # A training dataset (`dls.train_ds`)
                idxs): # Positions of the items to keep
     "The items `idxs` of `ds`, processed with the validation transforms"
-    idxs = [int(i) for i in idxs]
-    # the embedded digits' `DecodedDatasets` keeps its decoded tensors (looked up, not imported: gap needs no data stack)
-    if isinstance(ds, loaded_types('fastai_remedies.data', 'DecodedDatasets')): return ds.view(idxs, split_idx=1)
-    if isinstance(ds, Datasets): return Datasets(tls=[tl._new(tl._get(idxs), split_idx=1) for tl in ds.tls], n_inp=ds.n_inp)
-    if isinstance(ds, TfmdLists): return ds._new(ds._get(idxs), split_idx=1)
-    if isinstance(ds, TabularPandas): return ds.iloc[idxs]
-    return _Subset(ds, idxs)
+    return split_view(ds, idxs, split_idx=1)
 
 # %% ../nbs/10_gap.ipynb #077e4133
 def subset_idxs(n:int, # Number of items available

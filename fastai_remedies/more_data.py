@@ -12,8 +12,7 @@ from fastai.tabular.core import TabularPandas, ReadTabBatch
 from fastai.tabular.data import TabularDataLoaders
 from torch.nn import functional as F
 from .core import check_arg, preserve_rng, copy_model, quiet, torch_threads
-from .gap import GapMonitor
-from .rungs import loaded_types
+from .gap import GapMonitor, split_view
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
@@ -23,22 +22,10 @@ __all__ = ['LADDER_FRACS', 'train_view', 'train_targets', 'nested_subsets', 'sub
            'AuxLoss', 'ReadTabAux', 'tabular_aux_dls']
 
 # %% ../nbs/15_more_data.ipynb #dfb60cc2
-class _Items:
-    "Lazy view of positions `idxs` of a plain dataset"
-    def __init__(self, ds, idxs): self.ds,self.idxs = ds,list(idxs)
-    def __len__(self): return len(self.idxs)
-    def __getitem__(self, i): return self.ds[self.idxs[i]]
-
 def train_view(ds, # A training dataset (`dls.train_ds`)
                idxs): # Positions of the items to keep
     "The items `idxs` of a training dataset `ds`, keeping its training transforms"
-    idxs = [int(i) for i in idxs]
-    # the embedded digits' `DecodedDatasets` keeps its decoded tensors: the subset's batches are indexed, not rebuilt item by item
-    if isinstance(ds, loaded_types('fastai_remedies.data', 'DecodedDatasets')): return ds.view(idxs, split_idx=0)
-    if isinstance(ds, Datasets): return Datasets(tls=[tl._new(tl._get(idxs), split_idx=0) for tl in ds.tls], n_inp=ds.n_inp)
-    if isinstance(ds, TfmdLists): return ds._new(ds._get(idxs), split_idx=0)
-    if isinstance(ds, TabularPandas): return ds.iloc[idxs]
-    return _Items(ds, idxs)
+    return split_view(ds, idxs, split_idx=0)
 
 def train_targets(ds)->np.ndarray:
     "The target of every item of a training dataset: class indices, or numbers for regression"
