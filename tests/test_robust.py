@@ -322,3 +322,39 @@ def test_rung1_callbacks_interrupted_at_every_event(make, exc):
             assert all(math.isfinite(v) for v in learn.validate()), at   # and the Learner still validates
     with quiet(learn): learn.fit(1, 1e-3, cbs=GapMonitor())   # a clean fit, GapMonitor's honest pass included
     assert all(math.isfinite(v) for v in learn.validate())
+
+# Rung 4's TrainLabelSmoothing (issue 14): it switches its smoothing off for every evaluation call, so a stop anywhere —
+# at every fit, batch and validation event, with a mixer and GapMonitor's honest pass, or inside that call — must leave it
+# smoothing as before, and the Learner and the process as before
+from fastai_remedies.arch import TrainLabelSmoothing
+VALID_EVENTS = ['before_validate', 'after_validate']
+
+@pytest.mark.parametrize('exc', [lambda: RuntimeError('boom'), KeyboardInterrupt, CancelFitException], ids=['error', 'ctrl-c', 'cancel'])
+def test_train_label_smoothing_interrupted_at_every_event(exc):
+    learn = Learner(_digits(), mlp(64, 10, hidden=(32,), flatten=True), loss_func=TrainLabelSmoothing(eps=0.1), metrics=accuracy)
+    learn.create_opt()
+    for at in FIT_EVENTS + BATCH_EVENTS + VALID_EVENTS:
+        stop = RaiseAt(exc(), at, 1, 95)
+        learn.model.eval()
+        with quiet(learn):
+            before = learner_state(learn)
+            try: learn.fit(1, 1e-3, cbs=[stop, MixUp(), GapMonitor()])
+            except BaseException as e: assert e is stop.exc
+            assert stop.done, at
+            assert learner_state(learn) == before, at
+            assert type(learn.loss_func) is TrainLabelSmoothing and learn.loss_func.func.eps == 0.1, at
+            assert all(math.isfinite(v) for v in learn.validate()), at
+
+def test_train_label_smoothing_ctrl_c_inside_its_evaluation_call(monkeypatch):
+    lf = TrainLabelSmoothing(eps=0.1)
+    cls, calls = type(lf.func), []
+    forward = cls.forward
+    def interrupted(self, *args, **kwargs):
+        calls.append(self.eps)
+        if self.eps == 0: raise KeyboardInterrupt   # inside the evaluation call, while its smoothing is switched off
+        return forward(self, *args, **kwargs)
+    monkeypatch.setattr(cls, 'forward', interrupted)
+    x, y = torch.randn(4, 10), torch.tensor([0, 1, 2, 3])
+    with torch.no_grad(), pytest.raises(KeyboardInterrupt): lf(x, y)
+    assert calls == [0.] and lf.func.eps == 0.1
+    lf(x, y); assert calls == [0., 0.1]   # and training calls still smooth
