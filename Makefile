@@ -9,7 +9,7 @@ TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 export MPLBACKEND := Agg
 export PYTHONWARNINGS := ignore::FutureWarning
 
-.PHONY: install test test-fast demo bench readme docs check-export check-clean check-readme
+.PHONY: install test test-fast demo bench gpu-check readme docs check-export check-clean check-readme
 
 install:
 	@$(PYTHON) -c "import torch, torchvision" 2>/dev/null || $(PIP) install $(TORCH_PINS)
@@ -53,6 +53,9 @@ demo: install
 # bench_mix times memory-bound kernels on 6 MB batches: glibc keeps freed memory (as it does in a training loop, where
 # its mmap threshold has grown), so per-call page faults on fresh allocations do not drown the differences measured
 # bench_fast: each private PyTorch internal of fastai_remedies.fast against its public fallback, where it is used
+# These are CPU figures. The GPU figures (mixing at 256x3x224x224 and 1024x3x32x32 fp16 vs fastai and timm, GapMonitor on
+# a CNN, a regularize()d resnet50's train step, ManifoldMixup, the ladder with one worker per GPU and several per GPU) come
+# from `make gpu-check` on any CUDA machine, with the test matrix's CUDA columns and the notebooks: see gpu-check below.
 bench: install
 	MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 $(PYTHON) tests/bench_mix.py
 	MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 $(PYTHON) tests/bench_fast.py
@@ -64,3 +67,12 @@ bench: install
 	$(PYTHON) tests/bench_ladder.py
 	$(PYTHON) tests/bench_stability.py
 	OMP_NUM_THREADS=1 $(PYTHON) tests/bench_data.py
+
+# Everything only a GPU can show, on any CUDA machine: installs what is missing (make install), runs the whole test
+# matrix with CUDA required (fp16, bf16, channels_last columns), the notebooks' fast cells and the GPU benchmarks, each
+# step timed; one report in $(OUT) (report.md + report.json, logs/). Without CUDA: one line saying so, then a dry run of the
+# script (tiny CPU sizes) and exit 0. `make gpu-check GPU_CHECK_ARGS=--quick` for rougher figures in minutes.
+OUT ?= gpu_report
+GPU_CHECK_ARGS ?=
+gpu-check:
+	$(PYTHON) tools/gpu_check.py --out $(OUT) $(GPU_CHECK_ARGS)

@@ -7,7 +7,9 @@
    of both models in a shuffled order (the machine is shared and noisy); the ratio printed is the median over rounds of
    hand-written time / built time (> 1: the built model is faster).
 2. Time to regularise torchvision's resnet50(weights=None) with BatchNorm, head dropout and stochastic depth (the copy,
-   the trace and the edits; target <= 2 s): median and max of several runs."""
+   the trace and the edits; target <= 2 s): median and max of several runs.
+`tools/gpu_check.py` runs the throughput comparison on CUDA with torchvision's resnet50 (`resnet_case`): fp16 autocast,
+channels_last, steps timed with CUDA events."""
 import random, statistics, time, warnings
 warnings.filterwarnings('ignore')
 import torch, torchvision
@@ -15,6 +17,7 @@ from torch import nn
 import torch.nn.functional as F
 from fastai_remedies.data import mlp
 from fastai_remedies.arch import regularize, LinBatchNorm
+from bench_harness import Clock
 
 class SmallCNN(nn.Module):
     def __init__(self):
@@ -36,27 +39,46 @@ def hand_cnn():
                          nn.Flatten(), nn.Dropout(0.25), nn.Linear(64*8*8, 128, bias=False), LinBatchNorm(128), nn.ReLU(),
                          nn.Dropout(0.5), nn.Linear(128, 10))
 
-def steps(model, x, y, n):
+def steps(model, x, y, n, amp=None):
+    "Seconds of `n` train steps of `model` on the batch (`x`, `y`), under autocast to `amp` when given (on `x`'s device)"
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
     model.train()
-    t = time.perf_counter()
+    clock = Clock(x.device)
+    clock.start()
     for _ in range(n):
-        loss = F.cross_entropy(model(x), y)
+        with torch.autocast(x.device.type, dtype=amp, enabled=amp is not None): loss = F.cross_entropy(model(x), y)
         opt.zero_grad(); loss.backward(); opt.step()
-    return time.perf_counter() - t
+    return clock.stop()
 
-def throughput(name, built, hand, x, y, n, rounds):
+def throughput(name, built, hand, x, y, n, rounds, amp=None, quiet=False):
+    "Median over shuffled rounds of hand-written / built time for `n` steps, and each one's ms per step"
     assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in hand.parameters())
     models = dict(built=built, hand=hand)
-    for m in models.values(): steps(m, x, y, 3)  # warm up
+    for m in models.values(): steps(m, x, y, 3, amp)  # warm up
     times = {k: [] for k in models}
     for r in range(rounds):
         order = list(models); random.Random(r).shuffle(order)
-        for k in order: times[k].append(steps(models[k], x, y, n))
+        for k in order: times[k].append(steps(models[k], x, y, n, amp))
     ratio = statistics.median(h/b for h, b in zip(times['hand'], times['built']))
     ms = {k: statistics.median(v)/n*1000 for k, v in times.items()}
-    print(f"  {name:44s} built {ms['built']:6.3f} ms/step, hand-written {ms['hand']:6.3f} ms/step | "
-          f"throughput ratio {ratio:.3f} (target >= 0.97)")
+    if not quiet: print(f"  {name:44s} built {ms['built']:6.3f} ms/step, hand-written {ms['hand']:6.3f} ms/step | "
+                        f"throughput ratio {ratio:.3f} (target >= 0.97)")
+    return ratio, ms
+
+def hand_resnet(arch, ps=0.5):
+    "torchvision's `arch` with the dropout `regularize(ps=ps)` puts before its head, written by hand"
+    m = arch(weights=None); m.fc = nn.Sequential(nn.Dropout(ps), m.fc)
+    return m
+
+def resnet_case(arch=torchvision.models.resnet50, bs=64, size=224, n=10, rounds=7, device='cpu', amp=None, channels_last=True):
+    "Throughput (ratio, ms per step) of `regularize(arch(), bn=True, ps=0.5)` against `hand_resnet(arch)`"
+    torch.manual_seed(0); built = regularize(arch(weights=None), bn=True, ps=0.5)
+    torch.manual_seed(0); hand = hand_resnet(arch)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    built, hand = built.to(device, memory_format=fmt), hand.to(device, memory_format=fmt)
+    x = torch.randn(bs, 3, size, size, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, 1000, (bs,), device=device)
+    return throughput(f'{arch.__name__}, batch {bs}x3x{size}x{size}', built, hand, x, y, n, rounds, amp=amp, quiet=True)
 
 def main():
     torch.manual_seed(0)

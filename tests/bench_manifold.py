@@ -4,28 +4,31 @@ breast_cancer's tabular model, CPU, float32, one torch thread.
 A step is a whole training batch as fastai runs it once the batch is loaded (every callback, the forward with the mixing
 hook, the mixed loss, backward, optimiser step, `after_batch`), averaged over an epoch; data loading (the same for both)
 and validation are not timed. The two Learners train interleaved epoch by epoch in the same run; the ratio is the median of the
-per-round ratios of their per-step times. Target: <= 1.10."""
-import time, statistics, warnings
+per-round ratios of their per-step times. Target: <= 1.10. `tools/gpu_check.py` runs the same cases on CUDA (`cases`),
+each step timed with CUDA events."""
+import statistics, warnings
 warnings.filterwarnings('ignore')
 import torch, torch.nn as nn
 from fastai.basics import Learner, Callback, accuracy, set_seed
 from fastai.tabular.all import tabular_learner
 from fastai_remedies.data import digits_dls, tabular_dls
 from fastai_remedies.manifold import ManifoldMixup
+from bench_harness import Clock
 
 class StepStart(Callback):
     "Start of each training batch, before every other callback"
     order = -1000
     def before_batch(self):
-        if self.training: self.learn.step_end.t = time.perf_counter()
+        if self.training: self.learn.step_end.clock.start()
 
 class StepEnd(Callback):
     "Seconds per training step of each epoch: from the batch in hand to the end of every callback's `after_batch`"
     order = 1000
-    def __init__(self): self.times, self.t = [], None
+    def __init__(self): self.times, self.clock = [], None
+    def before_fit(self): self.clock = Clock(next(self.learn.model.parameters()).device)
     def before_train(self): self.tot, self.n = 0., 0
     def after_batch(self):
-        if self.training: self.tot += time.perf_counter() - self.t; self.n += 1
+        if self.training: self.tot += self.clock.stop(); self.n += 1
     def after_train(self): self.times.append(self.tot / max(self.n, 1))
 
 def small_cnn(c=10, w=32):
@@ -48,14 +51,17 @@ def ratio(make, rounds=21):
     a, b = clocks[1].times, clocks[0].times
     return statistics.median(x / y for x, y in zip(a, b)), statistics.median(b), statistics.median(a)
 
+def cases(n_train=1000, bs=64):
+    "{name: function making the Learner} of both cases (on fastai's default device)"
+    dig = digits_dls(n_train=n_train, n_valid=64, bs=bs)
+    tab = tabular_dls('breast_cancer', bs=bs)
+    return {f'digits CNN ({n_train:,} images, bs {bs})': lambda: Learner(dig, small_cnn(), metrics=accuracy),
+            f'breast_cancer tabular_learner ({len(tab.train_ds)} rows, bs {bs})': lambda: tabular_learner(tab, layers=[200, 100], metrics=accuracy)}
+
 if __name__ == '__main__':
     torch.set_num_threads(1)
     print(__doc__.split('\n')[0])
     print(f"torch threads: {torch.get_num_threads()}")
-    dig = digits_dls(n_train=1000, n_valid=64, bs=64)
-    tab = tabular_dls('breast_cancer', bs=64)
-    cases = {'digits CNN (1,000 images, bs 64)': lambda: Learner(dig, small_cnn(), metrics=accuracy),
-             'breast_cancer tabular_learner (398 rows, bs 64)': lambda: tabular_learner(tab, layers=[200, 100], metrics=accuracy)}
-    for name, make in cases.items():
+    for name, make in cases().items():
         r, t0, t1 = ratio(make)
         print(f"  {name:<50} step {t0*1e3:6.2f} ms -> {t1*1e3:6.2f} ms   ratio {r:5.3f}   target <= 1.10")

@@ -5,9 +5,10 @@ Cost of one batch = the callback's `before_batch` work plus the Learner's loss c
 `before_batch` work alone (vs the floor, which gets its permutation and λ for free); for timm (which makes soft targets, so the loss is the plain one) and
 ours with labels='onehot' it is the mixing call alone. Every ratio compares two methods measured interleaved in the
 same run on fresh copies of the batch: median of per-batch times over 31 rounds. Ratios < 1 mean ours is faster."""
-import time, warnings, statistics
+import warnings
 warnings.filterwarnings('ignore')
 import torch, torch.nn as nn
+from bench_harness import Clock, ratio as _ratio, meets
 from fastai.basics import CrossEntropyLossFlat
 from fastai.callback.mixup import MixUp as FMixUp, CutMix as FCutMix
 from timm.data import Mixup as TimmMixup
@@ -51,52 +52,41 @@ def mix_only_fn(cb, y):
         cb.before_batch()
     return run
 
-def floor_fn(n):
-    perm, lam = torch.randperm(n), torch.rand(n).view(n, 1, 1, 1)
+def floor_fn(n, device='cpu', dtype=torch.float32):
+    perm, lam = torch.randperm(n, device=device), torch.rand(n, device=device).view(n, 1, 1, 1).to(dtype)
     return lambda xc: torch.lerp(xc, xc[perm], lam)
 
-def timeit(fns, x, rounds=15, k=5):
-    "Median per-call seconds of each function in `fns`, interleaved round by round on fresh copies of `x`"
-    res = {n: [] for n in fns}
-    for f in fns.values(): f(x.clone())   # warm up
-    for _ in range(rounds):
-        for n, f in fns.items():
-            tot = 0.
-            for _ in range(k):
-                xc = x.clone()
-                t = time.perf_counter(); f(xc); tot += time.perf_counter() - t
-            res[n].append(tot / k)
-    return {n: statistics.median(v) for n, v in res.items()}
-
-def ratio(a, b, x, rounds=31):
-    "Median per-batch time of `a` over that of `b`, measured interleaved on fresh copies of `x`"
-    t = timeit({'a': a, 'b': b}, x, rounds=rounds, k=3)
-    return t['a'] / t['b']
-
-def bench(n, c, s, classes=10):
+def bench(n, c, s, classes=10, device='cpu', dtype=torch.float32, rounds=31, elem_target=None, only=None):
+    """(name, ratio, target, error) of every comparison on a batch of `n` images `c`x`s`x`s` of `dtype` on `device`:
+    `elem_target` replaces the elem-mode targets against timm (None: this CPU benchmark's own); `only(name)` picks the
+    comparisons to run; one that raises (e.g. fastai's MixUp on a float16 batch) has ratio None and the error's text"""
     torch.manual_seed(0)
-    x, y = torch.randn(n, c, s, s), torch.randint(0, classes, (n,))
-    pred = torch.randn(n, classes, requires_grad=True)
-    rows = []
+    x, y = torch.randn(n, c, s, s, device=device).to(dtype), torch.randint(0, classes, (n,), device=device)
+    pred = torch.randn(n, classes, device=device, requires_grad=True)   # the loss sees float predictions (MixedPrecision's `to_float`)
+    rows, clock = [], Clock(device)
+    def add(name, a, b, target):
+        if only is not None and not only(name): return
+        try: rows.append((name, _ratio(a(), b(), x, rounds=rounds, clock=clock), target, None))
+        except Exception as e: rows.append((name, None, target, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"))
     # extra loss work: both sides include one loss call; the plain loss is the same small constant for both
-    rows.append(('MixUp vs fastai MixUp (elem λ, randperm)',
-                 ratio(batch_fn(MixUp(), x, y, pred, True), batch_fn(FMixUp(), x, y, pred, False), x), '<= 1.0'))
-    rows.append(('CutMix vs fastai CutMix (one box, randperm)',
-                 ratio(batch_fn(CutMix(), x, y, pred, True), batch_fn(FCutMix(), x, y, pred, False), x), '<= 1.0'))
-    rows.append(('MixUp before_batch vs floor lerp(x, x[perm], λ)',
-                 ratio(mix_only_fn(MixUp(), y), floor_fn(n), x), '<= 1.5'))
+    add('MixUp vs fastai MixUp (elem λ, randperm)',
+        lambda: batch_fn(MixUp(), x, y, pred, True), lambda: batch_fn(FMixUp(), x, y, pred, False), '<= 1.0')
+    add('CutMix vs fastai CutMix (one box, randperm)',
+        lambda: batch_fn(CutMix(), x, y, pred, True), lambda: batch_fn(FCutMix(), x, y, pred, False), '<= 1.0')
+    add('MixUp before_batch vs floor lerp(x, x[perm], λ)', lambda: mix_only_fn(MixUp(), y), lambda: floor_fn(n, device, dtype), '<= 1.5')
     for mode in ('batch', 'pair', 'elem'):
         kw = dict(mode=mode, partner='flip', labels='onehot')
         pairs = {
-            'MixUp':    (TimmMixup(mixup_alpha=.4, cutmix_alpha=0., mode=mode, label_smoothing=0., num_classes=classes),
-                         MixUp(alpha=.4, max_lam=False, **kw)),
-            'CutMix':   (TimmMixup(mixup_alpha=0., cutmix_alpha=1., mode=mode, label_smoothing=0., num_classes=classes),
-                         CutMix(**kw)),
-            'CutMixUp': (TimmMixup(mixup_alpha=.8, cutmix_alpha=1., switch_prob=.5, mode=mode, label_smoothing=0., num_classes=classes),
-                         CutMixUp(**kw))}
+            'MixUp':    (lambda: TimmMixup(mixup_alpha=.4, cutmix_alpha=0., mode=mode, label_smoothing=0., num_classes=classes),
+                         lambda: MixUp(alpha=.4, max_lam=False, **kw)),
+            'CutMix':   (lambda: TimmMixup(mixup_alpha=0., cutmix_alpha=1., mode=mode, label_smoothing=0., num_classes=classes),
+                         lambda: CutMix(**kw)),
+            'CutMixUp': (lambda: TimmMixup(mixup_alpha=.8, cutmix_alpha=1., switch_prob=.5, mode=mode, label_smoothing=0., num_classes=classes),
+                         lambda: CutMixUp(**kw))}
         for name, (tm, ours) in pairs.items():
             target = f">= {4 if s == 64 else 8}x faster" if mode == 'elem' and name != 'MixUp' else '<= 1.0'
-            rows.append((f'{name} vs timm Mixup, mode={mode}', ratio(onehot_fn(ours, y), timm_fn(tm, y), x), target))
+            if mode == 'elem' and elem_target is not None: target = elem_target
+            add(f'{name} vs timm Mixup, mode={mode}', lambda: onehot_fn(ours(), y), lambda: timm_fn(tm(), y), target)
     return rows
 
 if __name__ == '__main__':
@@ -104,6 +94,7 @@ if __name__ == '__main__':
     print(f"torch threads: {torch.get_num_threads()}")
     for n, c, s in [(128, 3, 64), (512, 3, 32)]:
         print(f"\nbatch {n}x{c}x{s}x{s}")
-        for name, r, target in bench(n, c, s):
+        for name, r, target, err in bench(n, c, s):
+            if err: print(f"  {name:<50} failed: {err}"); continue
             speed = f"  ({1/r:.1f}x faster)" if r < 1 else ""
-            print(f"  {name:<50} ratio {r:6.3f}{speed:<18} target {target}")
+            print(f"  {name:<50} ratio {r:6.3f}{speed:<18} target {target}{'' if meets(r, target) else '  (missed)'}")

@@ -2,11 +2,12 @@
 
 Rows: GapMonitor, overfit_check, each input-mixing callback, each hidden-layer mixing callback (`manifold`), a remedy_learner-built model, an AWD preset learner, and
 all of them together. Columns: fit, fit_one_cycle, fine_tune, lr_find then fit, two fits in a row; get_preds, predict,
-validate; export + load_learner + predict (the same predictions); bf16 autocast on the CPU (`CPUAutocast`); fp16 on CUDA (`cuda`, run
-only where a GPU is present); and failure: an exception from another callback mid-epoch, a CancelFitException and a
+validate; export + load_learner + predict (the same predictions); bf16 autocast on the CPU (`CPUAutocast`); on CUDA
+(run only where a GPU is present, and required to run when `FASTAI_REMEDIES_REQUIRE_CUDA=1`, as `make gpu-check` sets
+it): fp16 via `to_fp16()`, bf16 via `to_bf16()`, and for the image rows `channels_last` via `to_channelslast()`; and failure: an exception from another callback mid-epoch, a CancelFitException and a
 KeyboardInterrupt — after which the Learner's loss function, model (same modules, no hooks), callbacks and optimizer
 are exactly as before. Distributed data parallel is `test_ddp.py`."""
-import functools, math, sys, warnings
+import functools, math, os, sys, warnings
 import pytest, torch, torch.nn as nn
 from fastai.basics import Learner, Callback, CancelFitException, accuracy, set_seed, load_learner
 from fastai.text.all import TextDataLoaders
@@ -134,10 +135,52 @@ def c_bf16_cpu(learn, tmp):
     with CPUAutocast() as ac:
         _then_check(learn); learn.fit(1, 1e-3, cbs=ac)
     assert torch.bfloat16 in ac.dtypes and math.isfinite(learn.recorder.values[-1][0])
-@_quiet
-def c_fp16_cuda(learn, tmp):
-    learn.dls.cuda(); learn.model.cuda(); learn.to_fp16(); learn.fit(1, 1e-3)
+class PredDtypes(Callback):
+    "The dtypes of the model's predictions, seen before `MixedPrecision` (order 10) casts them to float32"
+    order = 9
+    def before_fit(self): self.dtypes = set()
+    def after_pred(self): self.dtypes.add(getattr(self.learn.pred, 'dtype', None))
+
+def _is_image_row(row): return 'AWD' not in row
+
+def _conv_stem(learn):
+    "Put two 3x3 convolutions in front of the model, so that `channels_last` has 4-D weights to act on (digits are 1x8x8)"
+    learn.model = nn.Sequential(nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 3, padding=1)), learn.model)
+
+def _on_device(learn, how, device='cuda'):
+    """Fit `learn` once on `device` in the format `how` ('fp16', 'bf16' or 'channels_last'), with the half dtype checked
+    in the predictions ('channels_last' on the CPU trains without AMP: the same code path, bar autocast)"""
+    if how == 'channels_last': _conv_stem(learn)
+    learn.dls.to(torch.device(device)); learn.model.to(device)
+    amp = torch.device(device).type == 'cuda'
+    if how == 'fp16': learn.to_fp16()
+    elif how == 'bf16': learn.to_bf16()
+    else: learn.to_channelslast(use_amp=amp)
+    rec = PredDtypes()
+    _then_check(learn); learn.fit(1, 1e-3, cbs=rec)
     assert math.isfinite(learn.recorder.values[-1][0])
+    assert all(p.device.type == torch.device(device).type for p in learn.model.parameters())
+    if amp: assert (torch.bfloat16 if how == 'bf16' else torch.float16) in rec.dtypes, rec.dtypes
+    if how == 'channels_last': assert learn.model[0][2].weight.is_contiguous(memory_format=torch.channels_last)
+@_quiet
+def c_fp16_cuda(learn, tmp): _on_device(learn, 'fp16')
+@_quiet
+def c_bf16_cuda(learn, tmp): _on_device(learn, 'bf16')
+@_quiet
+def c_channels_last_cuda(learn, tmp): _on_device(learn, 'channels_last')
+
+CUDA_COLS = ('fp16 (CUDA)', 'bf16 (CUDA)', 'channels_last (CUDA)')
+
+def cuda_skip_reason(row, col):
+    "Why the CUDA column `col` cannot run row `row` here, or None; with no GPU and `FASTAI_REMEDIES_REQUIRE_CUDA=1`, a failure"
+    if not torch.cuda.is_available():
+        if os.environ.get('FASTAI_REMEDIES_REQUIRE_CUDA') == '1':
+            pytest.fail('cuda: FASTAI_REMEDIES_REQUIRE_CUDA=1 (make gpu-check) but torch sees no GPU '
+                        f'(torch {torch.__version__}, built for CUDA {torch.version.cuda})')
+        return 'cuda: no GPU on this machine'
+    if col == 'bf16 (CUDA)' and not torch.cuda.is_bf16_supported(): return f'cuda: {torch.cuda.get_device_name()} has no bf16'
+    if col == 'channels_last (CUDA)' and not _is_image_row(row): return 'channels_last: a text row (no images, no 4-D weights)'
+    return None
 
 class _Boom(Callback):
     "Raise `exc` in `at` at the second training batch"
@@ -169,14 +212,16 @@ def _failure(exc, at):
 COLS = {'fit': c_fit, 'fit_one_cycle': c_fit_one_cycle, 'fine_tune': c_fine_tune, 'lr_find+fit': c_lr_find_then_fit,
         'two fits': c_two_fits, 'get_preds': c_get_preds, 'predict': c_predict, 'validate': c_validate,
         'export+load+predict': c_export_load_predict, 'bf16 (CPU)': c_bf16_cpu, 'fp16 (CUDA)': c_fp16_cuda,
+        'bf16 (CUDA)': c_bf16_cuda, 'channels_last (CUDA)': c_channels_last_cuda,
         'exception mid-epoch': _failure(RuntimeError('boom'), 'after_pred'),
         'CancelFitException': _failure(CancelFitException(), 'after_batch'),
         'KeyboardInterrupt': _failure(KeyboardInterrupt(), 'before_batch')}
 
 @pytest.mark.parametrize('col', list(COLS))
 @pytest.mark.parametrize('row', list(ROWS))
-def test_matrix(row, col, tmp_path):
-    if col == 'fp16 (CUDA)' and not torch.cuda.is_available(): pytest.skip('cuda: no GPU on this machine')
+def test_matrix(row, col, tmp_path, record_property):
+    record_property('row', row); record_property('col', col)   # for `make gpu-check`'s table (from pytest's --junitxml)
+    if col in CUDA_COLS and (why := cuda_skip_reason(row, col)): pytest.skip(why)
     if col == 'bf16 (CPU)' and (why := bf16_skip_reason(row)): pytest.skip(why)
     set_seed(0)
     learn = ROWS[row]()
@@ -186,7 +231,7 @@ def test_matrix(row, col, tmp_path):
 @pytest.fixture(autouse=True)
 def _process_unchanged():
     "Every test starts and ends with autocast off and float32 the default dtype: one failing row cannot change another"
-    def state(): return torch.is_autocast_enabled('cpu'), torch.get_default_dtype()
+    def state(): return torch.is_autocast_enabled('cpu') or torch.is_autocast_enabled('cuda'), torch.get_default_dtype()
     assert state() == (False, torch.float32), f"an earlier test leaked {state()}"
     yield
     assert state() == (False, torch.float32), f"this test leaked {state()}"
@@ -214,5 +259,5 @@ def test_bf16_rows_skip_without_the_capability(monkeypatch):
     bf16_missing.cache_clear()
     try:
         assert bf16_skip_reason('MixUp') is None
-        with pytest.raises(pytest.skip.Exception, match='LSTM forward propagation'): test_matrix('AWD preset', 'bf16 (CPU)', None)
+        with pytest.raises(pytest.skip.Exception, match='LSTM forward propagation'): test_matrix('AWD preset', 'bf16 (CPU)', None, lambda k, v: None)
     finally: bf16_missing.cache_clear()
