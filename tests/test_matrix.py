@@ -7,7 +7,7 @@ validate; export + load_learner + predict (the same predictions); bf16 autocast 
 it): fp16 via `to_fp16()`, bf16 via `to_bf16()`, and for the image rows `channels_last` via `to_channelslast()`; and failure: an exception from another callback mid-epoch, a CancelFitException and a
 KeyboardInterrupt — after which the Learner's loss function, model (same modules, no hooks), callbacks and optimizer
 are exactly as before. Distributed data parallel is `test_ddp.py`."""
-import functools, math, os, sys, warnings
+import contextlib, functools, math, os, sys, warnings
 import pytest, torch, torch.nn as nn
 from fastai.basics import Learner, Callback, CancelFitException, accuracy, set_seed, load_learner
 from fastai.text.all import TextDataLoaders
@@ -130,9 +130,17 @@ def bf16_skip_reason(row):
     "The capabilities a row's bf16 column needs, checked by running them (never by machine name)"
     return bf16_missing('linear') or (bf16_missing('lstm') if 'AWD' in row else None)
 
+@contextlib.contextmanager
+def _dls_on(learn, device):
+    "Train `learn` on `device` (fit moves the model to its data), putting the shared DataLoaders back where they were"
+    old = learn.dls.device
+    learn.dls.to(torch.device(device))
+    try: yield
+    finally: learn.dls.to(old)
+
 @_quiet
 def c_bf16_cpu(learn, tmp):
-    with CPUAutocast() as ac:
+    with _dls_on(learn, 'cpu'), CPUAutocast() as ac:   # the CPU even where a GPU is fastai's default device
         _then_check(learn); learn.fit(1, 1e-3, cbs=ac)
     assert torch.bfloat16 in ac.dtypes and math.isfinite(learn.recorder.values[-1][0])
 class PredDtypes(Callback):
@@ -151,13 +159,12 @@ def _on_device(learn, how, device='cuda'):
     """Fit `learn` once on `device` in the format `how` ('fp16', 'bf16' or 'channels_last'), with the half dtype checked
     in the predictions ('channels_last' on the CPU trains without AMP: the same code path, bar autocast)"""
     if how == 'channels_last': _conv_stem(learn)
-    learn.dls.to(torch.device(device)); learn.model.to(device)
     amp = torch.device(device).type == 'cuda'
     if how == 'fp16': learn.to_fp16()
     elif how == 'bf16': learn.to_bf16()
     else: learn.to_channelslast(use_amp=amp)
     rec = PredDtypes()
-    _then_check(learn); learn.fit(1, 1e-3, cbs=rec)
+    with _dls_on(learn, device): _then_check(learn); learn.fit(1, 1e-3, cbs=rec)
     assert math.isfinite(learn.recorder.values[-1][0])
     assert all(p.device.type == torch.device(device).type for p in learn.model.parameters())
     if amp: assert (torch.bfloat16 if how == 'bf16' else torch.float16) in rec.dtypes, rec.dtypes

@@ -78,18 +78,26 @@ class Report:
     def command(self, name, cmd, env=None, timeout=None, must_pass=True):
         """Run `cmd` in the checkout as step `name`: its output to logs/<name>.log, its tail and time recorded (a step that
         need not pass records its exit status without failing the run)"""
+        return self.start(name, cmd, env, timeout, must_pass)()
+
+    def start(self, name, cmd, env=None, timeout=None, must_pass=True):
+        "Start `command`'s process; call what this returns to wait for it and record the step"
         cmd, log = list(map(str, cmd)), self.out/'logs'/f'{name}.log'
         self.say(f"== {name}: {' '.join(cmd)}")
-        t = time.perf_counter()
-        with open(log, 'w') as f:
-            try:
-                p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
-                try: rc = p.wait(timeout=timeout)
+        t, f, slot = time.perf_counter(), open(log, 'w'), len(self.data['steps'])
+        self.data['steps'].append(None)   # steps are listed in the order they started
+        try: p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+        except OSError as e: p = None; f.write(f'{type(e).__name__}: {e}\n')
+        def finish():
+            rc = 'not started'
+            if p is not None:
+                try: rc = p.wait(timeout=None if timeout is None else max(0.1, timeout - (time.perf_counter() - t)))
                 except subprocess.TimeoutExpired: p.kill(); p.wait(); rc = 'timeout'; f.write(f'\nkilled after {timeout:.0f} s\n')
-            except OSError as e: rc = 'not started'; f.write(f'{type(e).__name__}: {e}\n')
-        tail = log.read_text(errors='replace')[-4000:]
-        if self.verbose: print(''.join('   ' + l + '\n' for l in tail.splitlines()[-15:]), end='', flush=True)
-        return self._step(name, ' '.join(cmd), time.perf_counter() - t, rc == 0 or not must_pass, rc, tail, str(log.relative_to(self.out)))
+            f.close()
+            tail = log.read_text(errors='replace')[-4000:]
+            if self.verbose: print(''.join('   ' + l + '\n' for l in tail.splitlines()[-15:]), end='', flush=True)
+            return self._step(name, ' '.join(cmd), time.perf_counter() - t, rc == 0 or not must_pass, rc, tail, str(log.relative_to(self.out)), slot)
+        return finish
 
     def call(self, name, f, *args, **kwargs):
         "Run `f(*args, **kwargs)` in this process as step `name` (an exception fails the step, the run goes on)"
@@ -102,12 +110,12 @@ class Report:
         return res
 
 
-    def _step(self, name, command, secs, ok, rc, tail, log, skipped=None):
+    def _step(self, name, command, secs, ok, rc, tail, log, slot=None):
         s = dict(name=name, command=command, seconds=round(secs, 2), ok=ok, rc=rc,
-                 status='skipped' if skipped else 'failed' if not ok else 'ok' if rc in (0, None) else f'reported (rc {rc})',
-                 skipped=skipped, log=log, tail=tail)
-        self.data['steps'].append(s)
-        self.say(f"   {name}: {s['status']}{f' ({skipped})' if skipped else ''} in {secs:.1f} s")
+                 status='failed' if not ok else 'ok' if rc in (0, None) else f'reported (rc {rc})', log=log, tail=tail)
+        if slot is None: self.data['steps'].append(s)
+        else: self.data['steps'][slot] = s
+        self.say(f"   {name}: {s['status']} in {secs:.1f} s")
         return s
 
     def figure(self, bench, case, name, value, target=None, unit='ratio', error=None):
@@ -217,7 +225,7 @@ def markdown(d)->str:
           f"- arguments: `{d['args'] or '(none)'}`; total {d['seconds']} s; all steps ok: {d['ok']}", '',
           '## Steps', '', '| step | status | seconds | command | log |', '|---|---|---:|---|---|']
     for s in d['steps']:
-        st = s['status'] + (f": {s['skipped']}" if s['skipped'] else '' if s['ok'] else f" (rc {s['rc']})")
+        st = s['status'] + ('' if s['ok'] else f" (rc {s['rc']})")
         L.append(f"| {s['name']} | {st} | {s['seconds']:.1f} | `{s['command'] or ''}` | {s['log'] or ''} |")
     m = d['matrix']
     if m:
@@ -255,18 +263,22 @@ def main(argv=None)->int:
     args = parse_args(argv)
     out = Path(args.out)
     if not args.dry_run and 'install' in args.steps:   # before torch is imported: it may be what is missing
-        pre = Report(out, args, False, True)
-        pre.command('install', [os.environ.get('MAKE', 'make'), '-s', 'install', f'PYTHON={sys.executable}'], timeout=args.step_timeout)
-        installed = pre.data['steps'][-1]
+        pre = Report(out, args, False, verbose=False)   # quiet: without CUDA the one line below is all there is to read
+        installed = pre.command('install', [os.environ.get('MAKE', 'make'), '-s', 'install', f'PYTHON={sys.executable}'],
+                                timeout=args.step_timeout)
+        if not installed['ok']: print(f"gpu-check: `make install` failed (rc {installed['rc']}):\n{installed['tail']}", file=sys.stderr)
     else: installed = None
-    import torch
+    try: import torch
+    except ImportError as e:
+        print(f"gpu-check: cannot import torch ({e}); `make install` installs it", file=sys.stderr)
+        return 1
     dry = args.dry_run or not torch.cuda.is_available()
     why = '--dry-run' if args.dry_run else 'torch sees no CUDA device'
     if dry: print(f"gpu-check: {why} (torch {torch.__version__}, CUDA build {torch.version.cuda}): a DRY RUN of this script "
                   f"on the CPU at tiny sizes, no GPU figures; report in {out}/ ...", end=' ', flush=True)
     rep = Report(out, args, dry, verbose=not dry)
     rep.data['device'] = device_info(torch, why if dry else None)
-    if installed: rep.data['steps'].append(installed)
+    if installed: rep.data['steps'].append(installed); rep.t0 = pre.t0   # the total counts the install
     elif 'install' in args.steps:   # the dry run checks, never installs (no network)
         rep.command('install', [sys.executable, 'tests/check_install.py'], env=_env(), timeout=args.step_timeout, must_pass=False)
     sys.path[:0] = [str(ROOT/'tests'), str(ROOT)]
@@ -275,8 +287,9 @@ def main(argv=None)->int:
         xml = out/'matrix.xml'
         cmd = [sys.executable, '-m', 'pytest', 'tests/test_matrix.py', '-q', '-p', 'no:cacheprovider', '-o', 'junit_family=xunit1',
                f'--junitxml={xml}'] + (['-k', 'CUDA'] if dry else [])
-        rep.command('matrix', cmd, env=_env(**({} if dry else {'FASTAI_REMEDIES_REQUIRE_CUDA': '1'})), timeout=args.step_timeout)
-        if xml.exists(): rep.data['matrix'] = matrix_cells(xml)
+        matrix = rep.start('matrix', cmd, env=_env(**({} if dry else {'FASTAI_REMEDIES_REQUIRE_CUDA': '1'})), timeout=args.step_timeout)
+        # the GPU run waits for it (nothing else shares the GPU); the dry run's tiny benchmarks run beside it
+        if not dry: matrix = matrix()
     if 'notebooks' in args.steps:
         nbtest = Path(sysconfig.get_path('scripts'))/'nbdev-test'
         cmd = [nbtest, '--help'] if dry else [nbtest, '--timing']   # the dry run: the command is there and starts
@@ -284,6 +297,9 @@ def main(argv=None)->int:
     if 'bench' in args.steps:
         if dry: torch.set_num_threads(1)
         for b in args.bench: rep.call(f'bench: {b}', BENCH_FNS[b], rep, device, dry, args.quick)
+    if 'matrix' in args.steps:
+        if dry: matrix()
+        if xml.exists(): rep.data['matrix'] = matrix_cells(xml)
     ok = rep.write()
     if dry:
         print(f"dry run {'passed' if ok else 'FAILED'} in {rep.data['seconds']:.0f} s")
