@@ -68,3 +68,29 @@ def test_bad_arguments_stop_with_a_clear_error(args, says, tmp_path):
     p = run(*args, '--out', tmp_path/'r', timeout=60)
     assert p.returncode == 2 and says in p.stderr, p.stderr
     assert not (tmp_path/'r').exists()   # stopped before anything ran
+
+def _load(name, path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, path); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+    return m
+
+def test_targets_and_matrix_table(tmp_path):
+    "A ratio meets '<= r', '>= r' and '>= nx faster' as written; the matrix table reads pass / skip / fail from JUnit XML"
+    h = _load('bench_harness', ROOT/'tests'/'bench_harness.py')
+    assert h.meets(0.9, '<= 1.0') and not h.meets(1.1, '<= 1.0') and h.meets(0.98, '>= 0.97')
+    assert h.meets(0.2, '>= 4x faster') and not h.meets(0.3, '>= 4x faster')
+    with pytest.raises(ValueError, match=r"target='about 1': expected"): h.meets(1., 'about 1')
+    g = _load('gpu_check', SCRIPT)
+    prop = lambda r, c: f'<properties><property name="row" value="{r}"/><property name="col" value="{c}"/></properties>'
+    (tmp_path/'m.xml').write_text(f'''<testsuites><testsuite>
+      <testcase name="a">{prop('MixUp', 'fit')}</testcase>
+      <testcase name="b">{prop('MixUp', 'fp16 (CUDA)')}<failure message="boom on cuda">tb</failure></testcase>
+      <testcase name="c">{prop('AWD preset', 'channels_last (CUDA)')}<skipped message="a text row"/></testcase>
+      <testcase name="test_other"/></testsuite></testsuites>''')
+    m = g.matrix_cells(tmp_path/'m.xml')
+    assert m['rows'] == ['MixUp', 'AWD preset'] and m['cols'] == ['fit', 'fp16 (CUDA)', 'channels_last (CUDA)']
+    assert m['cells']['MixUp'] == {'fit': 'passed', 'fp16 (CUDA)': 'failed'} and (m['passed'], m['skipped'], m['failed']) == (2, 1, 1)
+    assert m['reasons'] == {'MixUp | fp16 (CUDA)': 'boom on cuda', 'AWD preset | channels_last (CUDA)': 'a text row'}
+    md = g.markdown(dict(dry_run=False, device=None, started='now', host='h', python='3', args='', seconds=1., ok=False,
+                         steps=[], matrix=m, benchmarks=[]))
+    assert '| MixUp | pass | **FAIL** |  |' in md and '2 passed, 1 skipped, 1 failed (2 rows x 3 columns + 1 other tests)' in md
