@@ -8,7 +8,7 @@ round's ratio is the configuration's fit time over the baseline's fit time in th
 median over rounds. Fit times include everything GapMonitor does. Its first fit also pays one uncached pass over the
 subset (printed separately); later fits on the same DataLoaders reuse the cached batches. `tools/gpu_check.py` runs the
 same measurement on CUDA with a small CNN (`measure(..., model=small_cnn)`), epochs timed with CUDA events."""
-import random, statistics, time, warnings
+import random, statistics, warnings
 warnings.filterwarnings('ignore')
 from fastai.basics import *
 from fastai_remedies.data import digits_dls, baseline_learner

@@ -1,5 +1,6 @@
 """Per-batch cost of input-level mixing (`make bench`): fastai_remedies' MixUp / CutMix / CutMixUp against fastai's
-MixUp / CutMix, timm's `Mixup` in the same mode, and the floor `torch.lerp(x, x[perm], λ)`. CPU, float32.
+MixUp / CutMix, timm's `Mixup` in the same mode, and the floor `torch.lerp(x, x[perm], λ)`. CPU, float32 (`tools/gpu_check.py`
+runs `bench` on CUDA in fp16, timed with CUDA events).
 
 Cost of one batch = the callback's `before_batch` work plus the Learner's loss call under mixing (vs fastai), or the
 `before_batch` work alone (vs the floor, which gets its permutation and λ for free); for timm (which makes soft targets, so the loss is the plain one) and

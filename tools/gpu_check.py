@@ -109,7 +109,6 @@ class Report:
         if not ok: self.say(tail)
         return res
 
-
     def _step(self, name, command, secs, ok, rc, tail, log, slot=None):
         s = dict(name=name, command=command, seconds=round(secs, 2), ok=ok, rc=rc,
                  status='failed' if not ok else 'ok' if rc in (0, None) else f'reported (rc {rc})', log=log, tail=tail)
