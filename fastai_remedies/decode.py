@@ -165,17 +165,24 @@ def _plan_items(dl, max_mb):
     return store, rows, suffix, types
 
 # %% ../nbs/03_decode.ipynb #334071b8
-class _DecodeItems:
-    "Mixin for a `TfmdDL` over a fastai `Datasets`: items kept decoded (by content, once per process), batches as fastai makes them"
+class _Decoded:
+    "What every decoded loader shares: its plan, made at its first pass and again after each `decode_once` call"
     max_mb = DECODE_MAX_MB
     def _decoded(self):
         ds, memo = self.dataset, self.__dict__.get('_dec_memo')
         if memo is None or memo[0] is not ds or memo[1] != _GEN[0]:
-            memo = self._dec_memo = (ds, _GEN[0], _plan_items(self, self.max_mb))
+            memo = self._dec_memo = (ds, _GEN[0], self._plan(self.max_mb))
         return memo[2]
     def before_iter(self):
         super().before_iter()
         self._decoded()   # in this process, before any worker starts: workers inherit the decoded items
+    def __getstate__(self):
+        d = self.__dict__.copy(); d.pop('_dec_memo', None)   # a worker decodes (or inherits) its own
+        return d
+
+class _DecodeItems(_Decoded):
+    "Mixin for a `TfmdDL` over a fastai `Datasets`: items kept decoded (by content, once per process), batches as fastai makes them"
+    def _plan(self, max_mb): return _plan_items(self, max_mb)
     def do_item(self, s):
         p = self._decoded()
         if p is None or s is None: return super().do_item(s)
@@ -194,9 +201,6 @@ class _DecodeItems:
 
 class DecodedTfmdDL(_DecodeItems, TfmdDL):
     "fastai's `TfmdDL`, serving its items decoded once per process (see `decode_once`)"
-    def __getstate__(self):
-        d = self.__dict__.copy(); d.pop('_dec_memo', None)   # a worker decodes (or inherits) its own
-        return d
 
 class DecodedSortedDL(_DecodeItems, SortedDL):
     "fastai's `SortedDL` (text classification), serving its items decoded once per process (see `decode_once`)"
@@ -233,17 +237,9 @@ def _plan_table(dl, max_mb):
     return _STORES[key]
 
 # %% ../nbs/03_decode.ipynb #e1925098
-class _DecodeRows:
+class _DecodeRows(_Decoded):
     "Mixin for a `TabDataLoader`: the rows of its `TabularPandas` read once per process (by content), batches as fastai makes them"
-    max_mb = DECODE_MAX_MB
-    def _decoded(self):
-        ds, memo = self.dataset, self.__dict__.get('_dec_memo')
-        if memo is None or memo[0] is not ds or memo[1] != _GEN[0]:
-            memo = self._dec_memo = (ds, _GEN[0], _plan_table(self, self.max_mb))
-        return memo[2]
-    def before_iter(self):
-        super().before_iter()
-        self._decoded()
+    def _plan(self, max_mb): return _plan_table(self, max_mb)
     def create_batches(self, samps):
         st = self._decoded()
         if st is None: yield from super().create_batches(samps); return
@@ -253,7 +249,6 @@ class _DecodeRows:
         for r in rows.split(self.bs):
             b = tuple(t[r].as_subclass(typ) for t, typ in zip(st.stacked, st.types))
             yield b if dev is None else to_device(b, dev)
-    __getstate__ = _DecodeItems.__getstate__
 
 class DecodedTabDL(_DecodeRows, TabDataLoader):
     "fastai's `TabDataLoader`, serving rows read once per process into tensors (see `decode_once`)"
