@@ -281,7 +281,7 @@ def decode_dl(dl:DataLoader, # A loader of a user's data (fastai's `TfmdDL`, `So
         if not (type(dl).__name__ == 'DecodedDL' and type(dl).__module__ == 'fastai_remedies.data'):   # the digits' own decoded path
             if not quiet: _say(f"decode_once: a {type(dl).__name__} keeps fastai's path (decode_once knows fastai's TfmdDL, SortedDL and TabDataLoader)")
         return dl
-    with preserve_rng(): new = dl.new(dl.dataset, cls=cls)
+    with preserve_rng(): new = dl.new(cls=cls)   # the same dataset (a `SortedDL` keeps its lengths)
     new.rng, new.max_mb = _copy.deepcopy(dl.rng), max_mb
     if hasattr(dl, 'wgts'): new.wgts = dl.wgts
     if issubclass(cls, _DecodeRows) and _reader(new) is None:
