@@ -29,7 +29,7 @@ torch.set_num_threads(1)
 from fastai.basics import *
 from fastai_remedies.data import digits_dls, tabular_dls, text_clas_dls, text_lm_dls, baseline_learner
 from fastai_remedies.awd import awd_lm_learner, awd_classifier_learner
-from fastai_remedies.decode import decode_once, fastai_pipeline
+from fastai_remedies.decode import decode_once, decode_memory_mb, fastai_pipeline
 from fastai_remedies.gap import GapMonitor
 
 def _plain(b): return tuple(t.as_subclass(Tensor) if isinstance(t, Tensor) else t for t in b)
@@ -163,7 +163,7 @@ def user_main(rounds=3):
     pdls = ImageDataLoaders.from_folder(folder, valid_pct=0.2, seed=0, img_cls=PILImageBW, bs=64, num_workers=0)
     print(f"PNG folder: {len(pdls.train_ds)} train / {len(pdls.valid_ds)} valid 8x8 PNGs (ImageDataLoaders.from_folder), bs 64, plain MLP (200, 100):")
     t = time.process_time(); pafter = decode_once(pdls); list(pafter.train); list(pafter.valid)
-    print(f"  decoding once: {time.process_time()-t:.2f} s", flush=True)
+    print(f"  decoding once: {time.process_time()-t:.2f} s, {decode_memory_mb():.2f} MB kept (decode_memory_mb)", flush=True)
     r = measure(dict(before=(pdls, baseline_learner(pdls)), after=(pafter, baseline_learner(pafter))), rounds)
     report("before: fastai's path", r['before']); report("after: decode_once", r['after'])
     print(f"  data time, before / after: {r['before']['data']/r['after']['data']:.1f}x; "
