@@ -11,6 +11,7 @@ from fastai.basics import *
 from fastai.tabular.core import TabularPandas
 from .core import check_arg, is_int_arg, is_num_arg, preserve_rng
 from .rungs import active_remedies, data_kind, diagnosis, next_rung, loaded_types
+from .decode import decode_dl
 
 # %% auto #0
 __all__ = ['PHASES', 'split_view', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'GapMonitor']
@@ -71,6 +72,7 @@ def honest_dl(dls:DataLoaders, # The Learner's `DataLoaders`
     if type(tmpl).__name__ == 'DistributedDL': tmpl = tmpl.dl
     bs = min(ifnone(bs, tmpl.bs), len(idxs))
     with preserve_rng(): dl = tmpl.new(valid_view(train_ds, idxs), bs=bs, shuffle=shuffle, drop_last=False)
+    dl = decode_dl(dl, quiet=True)   # the same items, decoded once per process (same batches)
     dl.idxs = idxs
     return dl
 

@@ -13,6 +13,7 @@ from fastai.tabular.data import TabularDataLoaders
 from torch.nn import functional as F
 from .core import check_arg, preserve_rng, copy_model, quiet, torch_threads
 from .gap import GapMonitor, split_view
+from .decode import decode_once
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
@@ -342,6 +343,7 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
     clas = not np.issubdtype(y.dtype, np.floating)
     sizes = check_fracs(fracs, len(y), len(np.unique(y)) if clas else None)
     rows, metric_name = [], None
+    dls = decode_once(dls)   # every subset's items decoded once per process, same batches as fastai's
     dls = type(dls)(dls.train, *[CachedDL(d) for d in dls.loaders[1:]], path=dls.path, device=dls.device)
     jobs = [(f, n, s, idxs) for s in range(seed, seed + n_seeds)
             for f, n, idxs in zip(fracs, sizes, nested_subsets(y, sizes, s, ifnone(stratify, clas)))]

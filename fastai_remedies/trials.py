@@ -14,6 +14,7 @@ from . import __version__
 from .core import check_arg, preserve_rng, one_process, quiet, torch_threads
 from .data import get_dls, baseline_learner
 from .gap import GapMonitor, valid_view
+from .decode import decode_once
 from .arch import remedy_learner, regularize
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
@@ -168,7 +169,7 @@ def run_trial(trial:Trial)->dict:
     rec, seed = trial.recipe, trial.seed
     if isinstance(rec, Reseeded): rec, seed = rec.recipe, seed + rec.offset
     seed += getattr(rec, 'reseed', 0)   # a recipe identical but for the seed (e.g. the ladder's `Step(reseed=...)`)
-    dls = trial.data.load()
+    dls = decode_once(trial.data.load())   # items decoded once per process, same batches as fastai's
     with preserve_rng(), torch_threads(trial.threads), one_process():
         seed_everything(dls, seed)
         learn = trial.learner(dls, rec)

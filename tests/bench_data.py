@@ -12,14 +12,25 @@ ratios are medians of the ratios measured within each round. Ratios are to the m
 model, "before" is fastai's `LMDataLoader` default (`cache=2`: every document numericalized again at each epoch).
 Target on digits: (data + callbacks) <= 0.5 x model, i.e. an epoch <= 1.5 x the model-only floor. "callbacks" also
 prints its cost per batch: on these tiny batches it is mostly fastai's own Learner loop (event dispatch, Recorder,
-metrics), which no data pipeline can remove."""
+metrics), which no data pipeline can remove.
+
+A user's own data (`python tests/bench_data.py [rounds] user`, also part of the default run): the same split for an
+`ImageDataLoaders.from_folder` of the 1,797 digits written as 8x8 PNGs (1,438 training items), a `TabularDataLoaders.from_df`
+of ~4k rows and a text classifier, before (fastai's path) and after `decode_once`; then one training as a trial runs it
+(10 epochs of `fit_one_cycle` with `GapMonitor`'s honest pass) on the PNG folder before and after, against the same model
+on the embedded digits. Targets: PNG-folder training >= 4x faster, and within 1.5x of the embedded digits; a table's
+training >= 2x faster where the pipeline dominates; text unchanged or faster."""
 import os, random, statistics, sys, time, warnings
+from pathlib import Path
+import numpy as np, pandas as pd
 warnings.filterwarnings('ignore')
 import torch
 torch.set_num_threads(1)
 from fastai.basics import *
 from fastai_remedies.data import digits_dls, tabular_dls, text_clas_dls, text_lm_dls, baseline_learner
 from fastai_remedies.awd import awd_lm_learner, awd_classifier_learner
+from fastai_remedies.decode import decode_once, decode_memory_mb, fastai_pipeline
+from fastai_remedies.gap import GapMonitor
 
 def _plain(b): return tuple(t.as_subclass(Tensor) if isinstance(t, Tensor) else t for t in b)
 
@@ -115,4 +126,83 @@ def main(rounds=7):
     print(f"  LM data time, before / after: {r['lm_before']['data']/r['lm_after']['data']:.1f}x; "
           f"epoch time, before / after: {r['lm_before']['epoch']/r['lm_after']['epoch']:.2f}x")
 
-if __name__ == '__main__': main(*[int(a) for a in sys.argv[1:]])
+def png_folder(path):
+    "The 1,797 embedded digits as 8x8 PNG files in `path/<label>/`, as a user would have them"
+    from fastai.vision.core import PILImageBW
+    from fastai_remedies.data import _digits
+    imgs, y = _digits()
+    for i, (im, t) in enumerate(zip(imgs, y)):
+        p = Path(path)/str(t); p.mkdir(parents=True, exist_ok=True)
+        PILImageBW.create(im).save(p/f'{i}.png')
+    return Path(path)
+
+def user_table():
+    "A DataFrame of 3,983 rows (breast_cancer seven times) with a categorical column, as `TabularDataLoaders.from_df` reads it"
+    from fastai_remedies.data import _table
+    df = pd.concat([_table('breast_cancer')]*7, ignore_index=True)
+    df['size'] = np.where(df['mean radius'] > 14, 'big', 'small')
+    return df
+
+def _training(dls, epochs=10):
+    "Process seconds of one trial-like training: `fit_one_cycle(epochs)` with `GapMonitor`'s honest pass"
+    set_seed(0)
+    learn = baseline_learner(dls)
+    t = time.process_time()
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, 1e-2, cbs=GapMonitor())
+    return time.process_time() - t
+
+def user_main(rounds=3):
+    import tempfile
+    from fastai.vision.all import ImageDataLoaders, PILImageBW
+    from fastai.tabular.all import TabularDataLoaders, Categorify, Normalize as TabNormalize
+    from fastai.text.all import TextDataLoaders
+    from fastai_remedies.data import python_docs_paragraphs
+    print(f"A user's own data, before (fastai's path) and after decode_once (median of {rounds} rounds; one torch thread):", flush=True)
+    folder = png_folder(tempfile.mkdtemp())
+    set_seed(0)
+    pdls = ImageDataLoaders.from_folder(folder, valid_pct=0.2, seed=0, img_cls=PILImageBW, bs=64, num_workers=0)
+    print(f"PNG folder: {len(pdls.train_ds)} train / {len(pdls.valid_ds)} valid 8x8 PNGs (ImageDataLoaders.from_folder), bs 64, plain MLP (200, 100):")
+    t = time.process_time(); pafter = decode_once(pdls); list(pafter.train); list(pafter.valid)
+    print(f"  decoding once: {time.process_time()-t:.2f} s, {decode_memory_mb():.2f} MB kept (decode_memory_mb)", flush=True)
+    r = measure(dict(before=(pdls, baseline_learner(pdls)), after=(pafter, baseline_learner(pafter))), rounds)
+    report("before: fastai's path", r['before']); report("after: decode_once", r['after'])
+    print(f"  data time, before / after: {r['before']['data']/r['after']['data']:.1f}x; "
+          f"epoch time, before / after: {r['before']['epoch']/r['after']['epoch']:.1f}x", flush=True)
+    digits = digits_dls(n_train=len(pdls.train_ds), n_valid=len(pdls.valid_ds), bs=64)
+    tr = {k: [] for k in ('before', 'after', 'digits')}
+    for i in range(rounds):
+        with fastai_pipeline(): tr['before'].append(_training(pdls))
+        tr['after'].append(_training(decode_once(pdls)))
+        tr['digits'].append(_training(digits))
+    b, a, d = (statistics.median(tr[k]) for k in ('before', 'after', 'digits'))
+    print(f"  one training (10 epochs fit_one_cycle + GapMonitor): before {b:.2f} s, after {a:.2f} s, embedded digits {d:.2f} s; "
+          f"before / after {b/a:.1f}x (target >= 4), after / embedded digits {a/d:.2f}x (target <= 1.5)", flush=True)
+    df = user_table()
+    conts = [c for c in df.columns if c not in ('target', 'size')]
+    tdls = TabularDataLoaders.from_df(df, procs=[Categorify, TabNormalize], cat_names=['size'], cont_names=conts, y_names='target',
+                                      y_block=CategoryBlock(), valid_pct=0.2, seed=0, bs=64, num_workers=0)
+    tafter = decode_once(tdls)
+    print(f"DataFrame: {len(tdls.train_ds)} train / {len(tdls.valid_ds)} valid rows (TabularDataLoaders.from_df), bs 64, tabular_learner without batchnorm (200, 100):")
+    r = measure(dict(before=(tdls, baseline_learner(tdls)), after=(tafter, baseline_learner(tafter))), rounds)
+    report("before: fastai's path", r['before']); report("after: decode_once", r['after'])
+    with fastai_pipeline(): tb = statistics.median([_training(tdls, 5) for _ in range(rounds)])
+    ta = statistics.median([_training(decode_once(tdls), 5) for _ in range(rounds)])
+    print(f"  data time, before / after: {r['before']['data']/r['after']['data']:.1f}x; "
+          f"epoch time, before / after: {r['before']['epoch']/r['after']['epoch']:.1f}x; one training (5 epochs + GapMonitor): "
+          f"before {tb:.2f} s, after {ta:.2f} s, {tb/ta:.1f}x (target >= 2)", flush=True)
+    sizes = dict(emb_sz=64, n_hid=192, n_layers=2)
+    xdls = TextDataLoaders.from_df(python_docs_paragraphs(), text_col='text', label_col='label', valid_pct=0.2, seed=0, bs=32,
+                                   seq_len=72, num_workers=0)
+    xafter = decode_once(xdls)
+    print(f"text: {len(xdls.train_ds)} train / {len(xdls.valid_ds)} valid paragraphs (TextDataLoaders.from_df), AWD-LSTM classifier as above:")
+    r = measure(dict(before=(xdls, awd_classifier_learner(xdls, sizes=sizes, metrics=accuracy)),
+                     after=(xafter, awd_classifier_learner(xafter, sizes=sizes, metrics=accuracy))), rounds, epochs=1)
+    report("before: fastai's path", r['before']); report("after: decode_once", r['after'])
+    print(f"  data time, before / after: {r['before']['data']/r['after']['data']:.1f}x; "
+          f"epoch time, before / after: {r['before']['epoch']/r['after']['epoch']:.2f}x (target >= 1)", flush=True)
+
+if __name__ == '__main__':
+    args = [a for a in sys.argv[1:] if a != 'user']
+    rounds = [int(a) for a in args]
+    if 'user' not in sys.argv[1:]: main(*rounds)
+    user_main(*rounds)
