@@ -40,7 +40,7 @@ def cost(epochs=inspect.signature(data_value).parameters['epochs'].default, n_se
 
 def lcdb():
     cal = load_calibration()
-    print(f"\n2. LCDB {cal['provenance']['source']}: odd-id datasets (held out), level 90%, max_backtest {cal['max_backtest']:.0%}")
+    print(f"\n2. {cal['provenance']['source']}: odd-id datasets (held out), level 90%, max_backtest {cal['max_backtest']:.0%}")
     print(f"   {'curve':6} {'tasks':>6} {'cannot tell':>11} {'2x cover':>9} {'2x median':>9} {'4x cover':>9} {'4x median':>9} {'back-test cover':>15}")
     for col, r in cal['held_out'].items():
         print(f"   {col:6} {r['tasks']:6d} {r['cannot_tell']:11.1%} {r['2x']['coverage']:9.1%} {r['2x']['median_rel_error']:9.1%} "
