@@ -67,7 +67,7 @@ def read_lcdb(src, metric):
         with tarfile.open(src) as tf:
             m = next(m for m in tf.getmembers() if m.name.endswith(f'lcdb/{name}'))
             raw = tf.extractfile(m).read()
-        prov = dict(file=f'{src.name}:{m.name}', sha256=hashlib.sha256(raw).hexdigest())
+        prov = dict(file=f'lcdb/{name}', sha256=hashlib.sha256(raw).hexdigest())   # as in the unpacked sdist
         df = pd.read_csv(io.BytesIO(raw), usecols=cols)
     else:
         p = next(src.rglob(name))
