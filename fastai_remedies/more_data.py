@@ -111,11 +111,12 @@ def _ac_sse(x, y, w, b):
 
 def fit_curve(n, # Training sizes, one per measurement
               err, # Measured errors (valid loss or metric error), one per measurement
-              n_ref:float): # Reference size: n is fitted as n/n_ref (so a is the error above the floor at n_ref)
+              n_ref:float, # Reference size: n is fitted as n/n_ref (so a is the error above the floor at n_ref)
+              weights=None): # Weight (1/σ²) of each measurement (None: ∝ n, the method `data_value` uses)
     "Weighted least-squares fit of err(n) = a·(n/n_ref)^(−b) + c (σ ∝ n^(−½), a, c ≥ 0, 0.02 ≤ b ≤ 3); returns (a, b, c)"
     from scipy.optimize import minimize_scalar
     x, y = np.asarray(n, float)/n_ref, np.asarray(err, float)
-    w = x   # 1/σ² with σ ∝ n^(−½): more weight on larger n
+    w = x if weights is None else np.asarray(weights, float)   # 1/σ² with σ ∝ n^(−½): more weight on larger n
     grid = np.linspace(0.02, 3., 150)   # for each b, (a, c) is a linear fit: search b on a grid, then refine it
     k = int(np.argmin(_ac_sse(x, y, w, grid)[2]))
     r = minimize_scalar(lambda b: float(_ac_sse(x, y, w, [b])[2][0]), bounds=(grid[max(k-1, 0)], grid[min(k+1, len(grid)-1)]),
