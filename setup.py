@@ -34,6 +34,7 @@ setuptools.setup(
     url = cfg['git_url'] or None,
     packages = setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path']+'.*']),
     include_package_data = True,
+    package_data = {cfg['lib_path']: shlex.split(cfg.get('package_data', ''))},
     install_requires = requirements,
     extras_require = {'dev': dev_requirements},
     python_requires = '>=' + cfg['min_python'],

@@ -12,15 +12,17 @@ from fastai.tabular.core import TabularPandas, ReadTabBatch
 from fastai.tabular.data import TabularDataLoaders
 from torch.nn import functional as F
 from .core import check_arg, preserve_rng, copy_model, quiet, torch_threads
-from .gap import GapMonitor, split_view
+from .gap import GapMonitor, split_view, honest_dl
 from .decode import decode_once
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['LADDER_FRACS', 'train_view', 'train_targets', 'nested_subsets', 'subset_dls', 'CachedDL', 'learning_curve',
-           'fit_curve', 'higher_is_better', 'metric_error', 'DataValue', 'check_fracs', 'data_value', 'fresh_model',
-           'ladder_note', 'row_hashes', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks',
-           'AuxLoss', 'ReadTabAux', 'tabular_aux_dls']
+__all__ = ['CURVE_METHOD', 'CALIBRATION_FORMAT', 'CALIBRATION_FILE', 'LADDER_FRACS', 'train_view', 'train_targets',
+           'nested_subsets', 'subset_dls', 'CachedDL', 'learning_curve', 'fit_curve', 'higher_is_better',
+           'metric_error', 'curve_forecast', 'calibration_path', 'load_calibration', 'calibrated_q',
+           'calibrated_interval', 'BestEpoch', 'chance_loss', 'DataValue', 'check_fracs', 'data_value', 'fresh_model',
+           'seed_group_check', 'ladder_note', 'row_hashes', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss',
+           'AuxTasks', 'AuxLoss', 'ReadTabAux', 'tabular_aux_dls']
 
 # %% ../nbs/15_more_data.ipynb #dfb60cc2
 def train_view(ds, # A training dataset (`dls.train_ds`)
@@ -88,20 +90,41 @@ def learning_curve(n, a, b, c):
     "err(n) = a·n^(−b) + c"
     return a*np.power(n, -b) + c
 
+def _ac_sse(x, y, w, b):
+    "For each exponent in `b`: the weighted least-squares (a, c) with a, c ≥ 0 in closed form, and the weighted SSE"
+    f = np.power(x[None, :], -np.asarray(b, float)[:, None])
+    W, Sy = w.sum(), (w*y).sum()
+    Sf, Sff, Sfy = (w*f).sum(1), (w*f*f).sum(1), (w*f*y).sum(1)
+    det = W*Sff - Sf**2
+    ok = det > 1e-12*W*Sff
+    a = np.where(ok, (W*Sfy - Sf*Sy)/np.where(ok, det, 1.), -1.)
+    c = (Sy - a*Sf)/W
+    cands = [(a, c), (np.maximum(Sfy/Sff, 0.), np.zeros_like(a)), (np.zeros_like(a), np.full_like(a, max(Sy/W, 0.)))]
+    best_a, best_c, best = None, None, None
+    for ca, cc in cands:
+        sse = (w*(y - ca[:, None]*f - cc[:, None])**2).sum(1)
+        sse = np.where((ca >= 0) & (cc >= 0), sse, np.inf)
+        if best is None: best_a, best_c, best = ca, cc, sse
+        else:
+            m = sse < best
+            best_a, best_c, best = np.where(m, ca, best_a), np.where(m, cc, best_c), np.where(m, sse, best)
+    return best_a, best_c, best
+
 def fit_curve(n, # Training sizes, one per measurement
               err, # Measured errors (valid loss or metric error), one per measurement
-              n_ref:float): # Reference size: n is fitted as n/n_ref (so a is the error above the floor at n_ref)
-    "Weighted least-squares fit of err(n) = a·(n/n_ref)^(−b) + c; returns (a, b, c)"
-    from scipy.optimize import curve_fit
+              n_ref:float, # Reference size: n is fitted as n/n_ref (so a is the error above the floor at n_ref)
+              weights=None): # Weight (1/σ²) of each measurement (None: ∝ n, the method `data_value` uses)
+    "Weighted least-squares fit of err(n) = a·(n/n_ref)^(−b) + c (σ ∝ n^(−½), a, c ≥ 0, 0.02 ≤ b ≤ 3); returns (a, b, c)"
+    from scipy.optimize import minimize_scalar
     x, y = np.asarray(n, float)/n_ref, np.asarray(err, float)
-    lo, hi = y[x == x.max()].mean(), y[x == x.min()].mean()
-    p0 = (max(hi - lo, 1e-6)*x.min()**0.5, 0.5, max(lo/2, 0.))
-    try:
-        with warnings.catch_warnings():   # scipy warns when the covariance cannot be estimated (exact fits): unused here
-            warnings.simplefilter('ignore')
-            p, _ = curve_fit(learning_curve, x, y, p0=p0, sigma=1/np.sqrt(x), bounds=([0, 0.02, 0], [np.inf, 3., np.inf]), maxfev=20000)
-    except RuntimeError: p = np.array(p0)
-    return tuple(float(v) for v in p)
+    w = x if weights is None else np.asarray(weights, float)   # 1/σ² with σ ∝ n^(−½): more weight on larger n
+    grid = np.linspace(0.02, 3., 150)   # for each b, (a, c) is a linear fit: search b on a grid, then refine it
+    k = int(np.argmin(_ac_sse(x, y, w, grid)[2]))
+    r = minimize_scalar(lambda b: float(_ac_sse(x, y, w, [b])[2][0]), bounds=(grid[max(k-1, 0)], grid[min(k+1, len(grid)-1)]),
+                        method='bounded', options=dict(xatol=1e-5))
+    b = float(r.x) if r.fun <= _ac_sse(x, y, w, grid[k:k+1])[2][0] else float(grid[k])
+    a, c, _ = _ac_sse(x, y, w, [b])
+    return float(a[0]), b, float(c[0])
 
 _HIGHER = ('acc', 'f1', 'roc', 'auc', 'precision', 'recall', 'r2', 'dice', 'jaccard', 'score', 'corr')
 def higher_is_better(name:str)->bool:
@@ -113,85 +136,204 @@ def metric_error(name:str, # Metric name (fastai's `Metric.name`)
     "An error (lower is better) from a metric value: 1 − value for accuracy-like metrics, the value itself otherwise"
     return 1 - value if higher_is_better(name) else value
 
+# %% ../nbs/15_more_data.ipynb #dc20ab3c
+def curve_forecast(n, # Training sizes, one per measurement (several seeds per size)
+                   err, # Measured errors (valid loss or metric error), one per measurement
+                   n_ref:float)->dict: # Reference size N (the full training set): projections are at multiples of it
+    "The curve fitted on every point (`fit`), and its back-test: fitted below the largest size, predicted there vs measured"
+    n, err = np.asarray(n, float), np.asarray(err, float)
+    top = n.max()
+    small = n < top
+    pred, meas = float(learning_curve(top/n_ref, *fit_curve(n[small], err[small], n_ref))), float(err[n == top].mean())
+    return dict(fit=fit_curve(n, err, n_ref), fit_on=sorted(int(v) for v in np.unique(n[small])), n=int(top), predicted=pred,
+                measured=meas, rel_error=float(abs(pred - meas)/max(abs(meas), 1e-12)))
+
+# %% ../nbs/15_more_data.ipynb #699647a8
+CURVE_METHOD = ('err(n) = a*(n/N)^-b + c, least squares with sigma ~ n^-1/2, a,c >= 0, 0.02 <= b <= 3 (b: grid + bounded search); '
+                'back-test: fitted on the sizes below N, predicted at N')   # what the calibration was measured with
+CALIBRATION_FORMAT = 1   # the calibration file's layout; bump it, or CURVE_METHOD, and the shipped file must be recomputed
+CALIBRATION_FILE = 'data_value_calibration.json'
+
+def calibration_path()->Path:
+    "Where the calibration of `data_value`'s intervals ships: `fastai_remedies/data_value_calibration.json`"
+    import importlib.resources
+    return Path(str(importlib.resources.files('fastai_remedies')/CALIBRATION_FILE))
+
+def load_calibration(path=None)->dict: # The calibration file (None: the one shipped with the package)
+    "The calibration constants of `data_value`'s intervals, checked: a clear error naming the file when missing or of another version"
+    p = Path(ifnone(path, calibration_path()))
+    fix = "recompute it with `python tools/calibrate_data_value.py` (source tree), or reinstall fastai_remedies"
+    if not p.is_file(): raise FileNotFoundError(f"data_value's interval calibration {p} is missing: {fix}")
+    try: cal = json.loads(p.read_text())
+    except ValueError as e: raise ValueError(f"data_value's interval calibration {p} is not valid JSON ({e}): {fix}") from None
+    got = (cal.get('format'), cal.get('method')) if isinstance(cal, dict) else (None, None)
+    if got != (CALIBRATION_FORMAT, CURVE_METHOD):
+        raise ValueError(f"data_value's interval calibration {p} is of format {got[0]!r} for method {got[1]!r}; this "
+                         f"fastai_remedies needs format {CALIBRATION_FORMAT} for method {CURVE_METHOD!r}: {fix}")
+    return cal
+
+def calibrated_q(cal:dict, # `load_calibration()`
+                 col:str, # 'loss' or 'error'
+                 horizon:str, # 'backtest', '2' or '4' (× the training size)
+                 level:float, # Nominal coverage
+                 backtest:float|None=None)->float: # The back-test's relative error (chooses the band; None: the first band)
+    "Relative half-width q of the calibrated interval v·(1 ± q)"
+    lv, t = cal['levels'], cal['q'][col][horizon]
+    check_arg(isinstance(level, (float, int)) and 0 < level < 1, 'level', level, 'a coverage in (0, 1), e.g. 0.9')
+    check_arg(lv[0] <= level <= lv[-1], 'level', level, f'a coverage in the calibrated range [{lv[0]}, {lv[-1]}]')
+    k = 0 if backtest is None else int(np.clip(np.searchsorted(t['edges'], backtest, side='right') - 1, 0, len(t['q']) - 1))
+    return float(np.interp(level, lv, t['q'][k]))
+
+def calibrated_interval(v:float, # A projected value (a curve a·n^(−b) + c with a, c ≥ 0: never negative)
+             q:float, # Relative half-width (`calibrated_q`)
+             upper:float=math.inf)->tuple: # Largest possible value (1 for an error rate)
+    "The interval v·(1 ± q), clipped to [0, `upper`]"
+    return max(v - q*abs(v), 0.), min(v + q*abs(v), upper)
+
 # %% ../nbs/15_more_data.ipynb #417c4760
-def _run(make_learner, dls, idxs, seed, epochs, lr, on='best', threads=None):
+class BestEpoch(Callback):
+    "Record each epoch's valid loss and metrics and keep the best epoch's weights in memory; `skip_valid`: validate no epoch"
+    order = Recorder.order + 1   # after the Recorder has the epoch's valid values
+    def __init__(self, skip_valid:bool=False): # Cancel every epoch's validation (the caller validates once at the end)
+        self.skip_valid = skip_valid
+    def before_fit(self): self.rows, self.best, self.state, self.best_epoch = [], math.inf, None, None
+    def before_validate(self):
+        "Skip the validation when asked"
+        if self.skip_valid: raise CancelValidException()
+    def after_validate(self):
+        "Record the epoch's valid loss and metrics; keep the weights when the loss is the lowest so far"
+        if self.skip_valid: return
+        vals = [_num(self.recorder.loss.value)] + [_num(m.value) for m in self.learn.metrics]
+        self.rows.append(vals)
+        if math.isfinite(vals[0]) and vals[0] < self.best:
+            self.best, self.best_epoch = vals[0], self.epoch
+            self.state = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+
+def _num(v):
+    try: return float(v)
+    except (TypeError, ValueError): return math.nan
+
+# %% ../nbs/15_more_data.ipynb #bcb0eaad
+def chance_loss(learn:Learner, # A Learner whose model has not been trained
+                dl=None)->float: # Loader of the items to measure (None: `learn.dls.valid`)
+    "Loss of a constant prediction on `dl`: log of the training class frequencies (classifier) or the training mean (regression); NaN if it cannot be computed"
+    try:
+        y = train_targets(learn.dls.train.dataset)
+        dl, model = ifnone(dl, learn.dls.valid), learn.model
+        tot, cnt = 0., 0
+        with preserve_rng(), torch.no_grad():
+            was = model.training; model.eval()
+            try:
+                for b in dl:
+                    xb, yb = b[:learn.dls.n_inp], b[learn.dls.n_inp:]
+                    out = model(*xb)
+                    if np.issubdtype(y.dtype, np.floating): const = torch.full_like(out, float(y.mean()))
+                    else:
+                        p = np.bincount(y.astype(int), minlength=out.shape[-1])[:out.shape[-1]]/len(y)
+                        const = torch.log(torch.as_tensor(np.maximum(p, 1e-12), dtype=out.dtype, device=out.device)).expand_as(out)
+                    tot, cnt = tot + float(learn.loss_func(const, *yb))*find_bs(yb), cnt + find_bs(yb)
+            finally: model.train(was)
+        return tot/cnt if cnt else math.nan
+    except Exception: return math.nan   # an unusual loss or target: no chance level, the did-not-learn check is then skipped
+
+def _run(make_learner, dls, idxs, seed, epochs, lr, on='best', threads=None, chance=False):
     "Train `make_learner` on training positions `idxs` with `seed`: valid loss, metric and honest gap at the best (or last) epoch"
     start = time.perf_counter()
     with preserve_rng(), (torch_threads(threads) if threads else contextlib.nullcontext()):
         set_seed(seed)
-        learn = make_learner(subset_dls(dls, idxs))
-        gm = GapMonitor(n_items=min(len(idxs), 256), seed=seed)
-        with quiet(learn): learn.fit_one_cycle(epochs, lr, cbs=gm)
-    df = gm.table
-    r = df.iloc[int(np.nanargmin(df.valid_loss.values)) if on == 'best' and df.valid_loss.notna().any() else -1]
+        sub = subset_dls(dls, idxs)
+        learn = make_learner(sub)
+        check_arg(isinstance(learn, Learner), 'make_learner', f'a function returning a {type(learn).__name__}',
+                  'a function DataLoaders → fastai `Learner` (e.g. `lambda dls: Learner(dls, model(), metrics=accuracy)`), '
+                  'not a model: data_value trains it with `fit_one_cycle`')
+        init = chance_ = math.nan
+        if chance:   # the untrained model, and a constant prediction: what a model that learned nothing scores
+            with preserve_rng(), quiet(learn): init = _num(learn.validate()[0])
+            chance_ = chance_loss(learn)
+        be = BestEpoch(skip_valid=on == 'last' and not any(hasattr(cb, 'monitor') for cb in learn.cbs))
+        rec, vm = learn.recorder, learn.recorder.valid_metrics
+        rec.valid_metrics = not be.skip_valid
+        try:
+            with quiet(learn): learn.fit_one_cycle(epochs, lr, cbs=be)
+        finally: rec.valid_metrics = vm
+        with preserve_rng(), quiet(learn):
+            if on == 'best' and be.state is not None: learn.model.load_state_dict(be.state)
+            if be.skip_valid or not be.rows: vals, ep = [_num(v) for v in learn.validate()], epochs - 1
+            else:
+                ep = be.best_epoch if on == 'best' and be.best_epoch is not None else len(be.rows) - 1
+                vals = be.rows[ep]
+            honest = _num(learn.validate(dl=honest_dl(learn.dls, min(len(idxs), 256), seed))[0])
     mets = [m.name.lstrip('_') for m in L(learn.metrics)]
-    met = mets[0] if mets else None
-    return dict(loss=float(r['valid_loss']), honest_loss=float(r['honest_loss']), gap=float(r['gap']), epoch=int(r['epoch']),
-                metric=float(r[f'valid_{met}']) if met else math.nan, metric_name=met, secs=time.perf_counter()-start)
+    return dict(loss=vals[0], honest_loss=honest, gap=vals[0] - honest, epoch=int(ep), metric=vals[1] if mets else math.nan,
+                metric_name=mets[0] if mets else None, init_loss=init, chance_loss=chance_, secs=time.perf_counter()-start)
 
 # %% ../nbs/15_more_data.ipynb #9f245aba
-def _boot_fits(runs, col, n_ref, n_boot, rng, keep=None):
-    "Curve parameters fitted on `n_boot` bootstrap resamples of the seeds (each keeps a seed's points together)"
-    seeds, out = sorted(runs.seed.unique()), []
-    sd, n, y = runs.seed.values, runs.n.values, runs[col].values
-    by = {s: (n[sd == s], y[sd == s]) for s in seeds}   # numpy, not a DataFrame per resample: the same points, 10x faster
-    for _ in range(n_boot):
-        pick = rng.choice(seeds, len(seeds))
-        bn, by_ = np.concatenate([by[s][0] for s in pick]), np.concatenate([by[s][1] for s in pick])
-        if keep is not None: m = keep(bn); bn, by_ = bn[m], by_[m]
-        out.append(fit_curve(bn, by_, n_ref))
-    return np.array(out)
-
 class DataValue:
     "Result of `data_value`: the measured learning curve, its back-test, projections to 2× and 4× the data, a verdict"
     def __init__(self,
-                 runs:pd.DataFrame, # One row per (fraction, seed): n, seed, loss, metric, gap, secs
+                 runs:pd.DataFrame, # One row per (fraction, seed): n, seed, loss, metric, gap, secs (init_loss, chance_loss: optional)
                  n_train:int, # Training items of the full set
                  metric_name:str|None=None, # Name of the metric column, if any
                  target:float|None=None, # Metric value wanted (e.g. accuracy 0.97)
-                 max_backtest:float=0.15, # Largest back-test relative error for which the curve is extrapolated
+                 level:float=0.9, # Nominal coverage of every interval (calibrated, see above)
+                 max_backtest:float|None=None, # Largest back-test relative error for which the curve is extrapolated (None: the calibration's)
                  floor_gain:float=0.05, # A projected drop of the valid loss at 2× below this means `near its floor`
                  max_mult:float=4., # Never extrapolate beyond this multiple of the measured training size
-                 n_boot:int=200, # Bootstrap resamples of the seeds
-                 seed:int=0): # Seed of the bootstrap
-        check_arg(isinstance(n_boot, (int, np.integer)) and n_boot >= 1, 'n_boot', n_boot, 'an integer >= 1')
+                 calibration=None): # Path of the interval calibration (None: the one shipped with the package)
+        check_arg(isinstance(runs, pd.DataFrame) and {'n', 'seed', 'loss'} <= set(runs.columns), 'runs', type(runs).__name__,
+                  'a DataFrame with columns n, seed, loss (one row per run)')
+        check_arg(runs.n.nunique() >= 3, 'runs', f'{runs.n.nunique()} subset sizes ({sorted(runs.n.unique())})',
+                  'runs on at least 3 subset sizes: the back-test fits the 3-parameter curve below the largest size')
         check_arg(0 < max_mult <= 4, 'max_mult', max_mult, 'a multiple in (0, 4]: the curve is never trusted beyond 4×')
-        store_attr()
+        check_arg(isinstance(level, (float, int)) and 0 < level < 1, 'level', level, 'a coverage in (0, 1), e.g. 0.9')
+        self.cal = load_calibration(calibration)
+        cap = self.cal['max_backtest']
+        max_backtest = ifnone(max_backtest, cap)
+        check_arg(isinstance(max_backtest, (float, int)) and 0 <= max_backtest <= cap, 'max_backtest', max_backtest,
+                  f'a relative error in [0, {cap:g}]: beyond {cap:.0%} the intervals are not calibrated')
+        store_attr('n_train,metric_name,target,level,max_backtest,floor_gain,max_mult')
         runs = runs.copy()
         runs['error'] = [metric_error(metric_name, v) for v in runs.metric] if metric_name else np.nan
-        self.runs, N, rng = runs, n_train, np.random.RandomState(seed)
-        top = runs.n.max()
-        self.fits, self.backtests, self.boot = {}, {}, {}
+        self.runs, N = runs, n_train
+        self.fits, self.backtests = {}, {}
         for col in ['loss'] + (['error'] if metric_name else []):
-            self.fits[col] = fit_curve(runs.n, runs[col], N)
-            small = runs[runs.n < top]
-            pred, meas = learning_curve(top/N, *fit_curve(small.n, small[col], N)), runs[runs.n == top][col].mean()
-            bb = _boot_fits(runs, col, N, n_boot, rng, keep=lambda n: n < top)
-            bp = learning_curve(top/N, bb[:,0], bb[:,1], bb[:,2])
-            self.backtests[col] = dict(fit_on=sorted(int(n) for n in small.n.unique()), n=int(top), predicted=float(pred),
-                                       measured=float(meas), rel_error=float(abs(pred-meas)/max(abs(meas), 1e-12)),
-                                       lo=float(np.percentile(bp, 5)), hi=float(np.percentile(bp, 95)))
-            self.boot[col] = _boot_fits(runs, col, N, n_boot, rng)
+            fc = curve_forecast(runs.n, runs[col], N)
+            self.fits[col] = fc.pop('fit')
+            fc['lo'], fc['hi'] = calibrated_interval(fc['predicted'], calibrated_q(self.cal, col, 'backtest', level), self._upper(col))
+            self.backtests[col] = fc
+        self.learned, self.learned_why = self._learned()
         self.verdict, self.message = self._verdict()
+
+    def _upper(self, col): return 1. if col == 'error' and higher_is_better(self.metric_name) else math.inf
+
+    def col_ok(self, col:str='loss')->bool:
+        "Whether curve `col` passed its back-test (and the model learned): projections are given only then"
+        return self.learned and self.backtests[col]['rel_error'] <= self.max_backtest
 
     @property
     def ok(self)->bool:
-        "Whether the loss curve passed its back-test (projections are given only when it did)"
-        return self.backtests['loss']['rel_error'] <= self.max_backtest
+        "Whether the loss curve passed its back-test and the model learned (projections are given only then)"
+        return self.col_ok('loss')
 
     @property
     def exponent(self)->float:
         "The fitted exponent b of the valid-loss curve a·n^(−b) + c"
         return self.fits['loss'][1]
 
+    def q(self, mult:float, col:str='loss')->float:
+        "Relative half-width of the calibrated `level` interval at `mult` × the training size (2× width below 2×)"
+        bt = self.backtests[col]['rel_error']
+        q2, q4 = (calibrated_q(self.cal, col, h, self.level, bt) for h in ('2', '4'))
+        return float(np.interp(math.log2(max(mult, 2.)), [1., 2.], [q2, q4]))
+
     def projection(self, mult:float, col:str='loss')->tuple:
         "Projected (value, lo, hi) of `col` ('loss' or 'error') at `mult` × the training size; NaN when the back-test failed"
-        check_arg(0 < mult <= self.max_mult, 'mult', mult, f'a multiple of the training size in (0, {self.max_mult:g}]')
+        check_arg(isinstance(mult, (int, float)) and 0 < mult <= self.max_mult, 'mult', mult,
+                  f'a multiple of the training size in (0, {self.max_mult:g}]')
         check_arg(col in self.fits, 'col', col, f'one of {list(self.fits)}')
-        if self.backtests[col]['rel_error'] > self.max_backtest: return (math.nan,)*3
-        b = self.boot[col]
-        v = learning_curve(mult, b[:,0], b[:,1], b[:,2])
-        return float(learning_curve(mult, *self.fits[col])), float(np.percentile(v, 5)), float(np.percentile(v, 95))
+        if not self.col_ok(col): return (math.nan,)*3
+        v = float(learning_curve(mult, *self.fits[col]))
+        return (v, *calibrated_interval(v, self.q(mult, col), self._upper(col)))
 
 # %% ../nbs/15_more_data.ipynb #d181f4ac
 @patch
@@ -203,49 +345,75 @@ def metric_projection(self:DataValue, mult:float)->tuple:
 
 # %% ../nbs/15_more_data.ipynb #0e27b87e
 @patch
+def _learned(self:DataValue):
+    "(whether the model learned, why not): no drop from the smallest subset and a valid loss at chance means it did not"
+    r = self.runs
+    chance = np.nanmin([r[c].mean() if c in r and r[c].notna().any() else np.nan for c in ('init_loss', 'chance_loss')] + [np.inf])
+    if not math.isfinite(chance): return True, None   # no chance level measured (runs from elsewhere): not checked
+    first, last = r[r.n == r.n.min()].loss.mean(), r[r.n == r.n.max()].loss.mean()
+    if not math.isfinite(last): return False, f"the valid loss at n={r.n.max()} is {last} (training diverged)"
+    if last >= first - 0.01*abs(first) and last >= chance - 0.02*abs(chance):
+        return False, (f"the valid loss at n={r.n.max()} ({last:.4f}) is no lower than at n={r.n.min()} ({first:.4f}) and no "
+                       f"better than chance ({chance:.4f}: the untrained model's, or a constant prediction's)")
+    return True, None
+
+@patch
 def _verdict(self:DataValue):
-    bt, N = self.backtests['loss'], self.n_train
+    bt, N, lv = self.backtests['loss'], self.n_train, f"{self.level:.0%}"
+    measured = (f"fitted on n ≤ {bt['fit_on'][-1]}, the learning curve predicted a valid loss of {bt['predicted']:.4f} at "
+                f"n={bt['n']} ({lv} interval {bt['lo']:.4f}–{bt['hi']:.4f}) and {bt['measured']:.4f} was measured, "
+                f"{bt['rel_error']:.1%} off")
+    if not self.learned:
+        return 'cannot tell', (f"Cannot tell: the model did not learn — {self.learned_why}. Check the learning rate, the "
+            f"epochs and the data (`overfit_check`, rung 0) before asking what more data would buy.")
     if not self.ok:
-        return 'cannot tell', (f"Cannot tell: fitted on the smaller subsets, the learning curve predicted a valid loss of "
-            f"{bt['predicted']:.4f} at n={bt['n']}, and {bt['measured']:.4f} was measured — {bt['rel_error']:.0%} off, more "
-            f"than the {self.max_backtest:.0%} allowed, so it is not extrapolated. Next: more seeds (`n_seeds=`) or a larger "
-            f"validation set to steady the curve; meanwhile rungs 2–4 (mixing, BatchNorm, dropout) help whatever the answer.")
+        return 'cannot tell', (f"Cannot tell: {measured} — more than the {self.max_backtest:.0%} within which its projections "
+            f"are calibrated, so it is not extrapolated. Next: more seeds (`n_seeds=`) or a larger validation set to steady "
+            f"the curve; meanwhile rungs 2–4 (mixing, BatchNorm, dropout) help whatever the answer.")
     now, (v2, lo2, hi2) = learning_curve(1., *self.fits['loss']), self.projection(2)
     gain, (a, b, c) = 1 - v2/now, self.fits['loss']
     m2, mlo, mhi = self.metric_projection(2)
-    met = (f" and {self.metric_name} to {m2:.4f} ({mlo:.4f}–{mhi:.4f})" if math.isfinite(m2) else
-           f" ({self.metric_name}: its own back-test failed, not projected)" if self.metric_name else "")
-    pre = (f"Back-test passed ({bt['rel_error']:.1%} off at n={bt['n']}). Doubling the training data to {2*N} items is "
-           f"projected to move the valid loss from {now:.4f} to {v2:.4f} (90% interval {lo2:.4f}–{hi2:.4f}), a {gain:.1%} "
-           f"drop{met}; the curve's floor is c = {c:.4f} ({c/max(now, 1e-12):.0%} of today's loss), exponent b = {b:.2f}.")
+    met = (f" and {self.metric_name} to {m2:.4f} ({lv} interval {mlo:.4f}–{mhi:.4f})" if math.isfinite(m2) else
+           f" ({self.metric_name}: its own back-test was {self.backtests['error']['rel_error']:.0%} off, not projected)"
+           if self.metric_name else "")
+    pre = (f"Back-test passed: {measured}. Doubling the training data to {2*N} items is projected to move the valid loss "
+           f"from {now:.4f} to {v2:.4f} ({lv} interval {lo2:.4f}–{hi2:.4f}, calibrated on held-out learning curves), a "
+           f"{gain:.1%} drop{met}.")
     if gain < self.floor_gain:
-        return 'near its floor', (pre + " Near its floor: more data of this kind will not help much. Go to rungs 2–4 — "
-            "create more data by augmentation (mixing), then BatchNorm and dropout — and check the labels (noise sets a floor).")
-    return 'data-limited', (pre + " Data-limited: the curve is still falling, so more data is worth it — label more items, "
-            "pseudo-label unlabelled ones (`PseudoLabel`), add auxiliary tasks (`add_aux`); rung 2 (mixing) creates more "
-            "from what you have.")
+        why = (f"the curve levels off at c = {c:.4f}, {c/max(now, 1e-12):.0%} of today's loss" if c >= 0.5*now else
+               f"the curve falls only slowly (exponent b = {b:.2f})")
+        return 'near its floor', (pre + f" Near its floor: {why}, so more data of this kind will not help much. Go to "
+            "rungs 2–4 — create more data by augmentation (mixing), then BatchNorm and dropout — and check the labels "
+            "(noise sets a floor).")
+    lean = (" The interval still includes no drop at all: a lean, not a promise." if hi2 >= now else "")
+    return 'data-limited', (pre + f" Data-limited: the curve is still falling (exponent b = {b:.2f}, floor c = {c:.4f}), so "
+            "more data is worth it — label more items, pseudo-label unlabelled ones (`PseudoLabel`), add auxiliary tasks "
+            f"(`add_aux`); rung 2 (mixing) creates more from what you have.{lean}")
 
 @patch
 def n_for(self:DataValue, target:float)->dict:
-    "Training items needed to reach metric value `target` (e.g. accuracy 0.97), with a 90% interval, or why it cannot say"
+    "Training items needed to reach metric value `target` (e.g. accuracy 0.97), with a calibrated interval, or why it cannot say"
     check_arg(self.metric_name is not None, 'target', target, 'used with a Learner that has a metric')
+    check_arg(isinstance(target, (int, float)) and math.isfinite(target), 'target', target, 'a metric value (a finite number)')
     bt, N, e = self.backtests['error'], self.n_train, metric_error(self.metric_name, target)
-    if bt['rel_error'] > self.max_backtest:
+    if not self.learned: return dict(n=None, why=f"the model did not learn: {self.learned_why}")
+    if not self.col_ok('error'):
         return dict(n=None, why=f"the {self.metric_name} curve failed its back-test ({bt['rel_error']:.0%} off): not extrapolated")
-    def need(p):
-        a, b, c = p
-        return math.inf if e <= c or a <= 0 else N*(a/(e - c))**(1/b)
-    n, ns = need(self.fits['error']), np.array([need(p) for p in self.boot['error']])
-    with np.errstate(invalid='ignore'): lo, hi = (float(np.percentile(ns, q)) for q in (5, 95))
-    if n <= N: return dict(n=int(math.ceil(n)), lo=lo, hi=hi, why=f"{self.metric_name} {target} is reached on the curve at {N} items or fewer")
+    a, b, c = self.fits['error']
+    def need(scale):   # n where scale·(a·(n/N)^(−b) + c) = e
+        t = e/scale - c
+        return math.inf if t <= 0 or a <= 0 else N*(a/t)**(1/b)
+    n = need(1.)
+    if n <= N: return dict(n=int(math.ceil(n)), why=f"{self.metric_name} {target} is reached on the curve at {N} items or fewer")
     if not math.isfinite(n):
-        c = self.fits['error'][2]
         return dict(n=None, why=f"not reachable on the curve: it levels off at an error of {c:.4f} "
                     f"({self.metric_name} {1 - c if higher_is_better(self.metric_name) else c:.4f}), short of {target}")
     if n > self.max_mult*N:
         return dict(n=None, why=f"beyond {self.max_mult:g}× the measured size (the curve says ~{n:,.0f} items): not trusted that far")
-    return dict(n=int(math.ceil(n)), lo=lo, hi=hi,
-                why=f"about {n:,.0f} training items (90% interval {lo:,.0f}–{hi:,.0f}; plan for the upper end)")
+    q = self.q(n/N, 'error')
+    lo, hi = need(1 - q) if q < 1 else 0., need(1 + q)
+    return dict(n=int(math.ceil(n)), lo=lo, hi=hi, why=f"about {n:,.0f} training items ({self.level:.0%} interval {lo:,.0f}–"
+                f"{hi:,.0f}{'' if math.isfinite(hi) else ': the upper end may never reach it'}; plan for the upper end)")
 
 # %% ../nbs/15_more_data.ipynb #1c6fb281
 @patch(as_prop=True)
@@ -265,9 +433,10 @@ def cost_ratio(self:DataValue)->float:
 @patch
 def to_dict(self:DataValue)->dict:
     "Verdict, back-tests, projections, target and per-size table as JSON-friendly values"
-    proj = {f'{m}x': dict(n=int(m*self.n_train), **dict(zip(('loss', 'lo', 'hi'), self.projection(m))),
+    proj = {f'{m}x': dict(n=int(m*self.n_train), level=self.level, **dict(zip(('loss', 'lo', 'hi'), self.projection(m))),
                           **dict(zip(('metric', 'metric_lo', 'metric_hi'), self.metric_projection(m)))) for m in (2, 4)}
-    return dict(verdict=self.verdict, message=self.message, n_train=int(self.n_train), metric=self.metric_name,
+    return dict(verdict=self.verdict, message=self.message, n_train=int(self.n_train), metric=self.metric_name, level=self.level,
+                learned=self.learned, max_backtest=self.max_backtest, calibration=self.cal['provenance']['source'],
                 exponent=self.exponent, fit=dict(zip('abc', self.fits['loss'])), backtests=self.backtests, projections=proj,
                 cost_ratio=self.cost_ratio, target=None if self.target is None else dict(value=self.target, **self.n_for(self.target)),
                 table=json.loads(self.table.to_json(orient='records')))
@@ -278,10 +447,10 @@ def __repr__(self:DataValue): return f"DataValue({self.verdict}: {self.message})
 # %% ../nbs/15_more_data.ipynb #babbe03f
 @patch
 def plot(self:DataValue, figsize=(7, 4)):
-    "Measured points with error bars, fitted curve, back-test prediction and the 90% extrapolation band; returns the figure"
+    "Measured points with error bars, fitted curve, back-test prediction and the calibrated extrapolation band; returns the figure"
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=figsize)
-    t, N = self.table, self.n_train
+    t, N, lv = self.table, self.n_train, f"{self.level:.0%}"
     ax.errorbar(t.n, t.loss_mean, yerr=t.loss_std.fillna(0), fmt='o', color='C0', capsize=3, label='measured (mean ± sd over seeds)')
     xs = np.geomspace(t.n.min(), N*(self.max_mult if self.ok else 1), 100)
     ax.plot(xs, learning_curve(xs/N, *self.fits['loss']), '-', color='C1', label='fitted a·n^(−b) + c')
@@ -289,11 +458,9 @@ def plot(self:DataValue, figsize=(7, 4)):
     ax.errorbar([bt['n']], [bt['predicted']], yerr=[[bt['predicted']-bt['lo']], [bt['hi']-bt['predicted']]], fmt='x',
                 color='C3', capsize=3, label=f"back-test: predicted from n ≤ {bt['fit_on'][-1]} ({bt['rel_error']:.0%} off)")
     if self.ok:
-        xe = np.geomspace(N, self.max_mult*N, 30)
-        b = self.boot['loss']
-        band = learning_curve(xe[:,None]/N, b[:,0], b[:,1], b[:,2])
-        ax.fill_between(xe, np.percentile(band, 5, axis=1), np.percentile(band, 95, axis=1), color='C1', alpha=.25,
-                        label='extrapolation, 90% interval')
+        band = np.array([self.projection(m)[1:] for m in np.geomspace(1, self.max_mult, 30)])
+        ax.fill_between(np.geomspace(N, self.max_mult*N, 30), band[:, 0], band[:, 1], color='C1', alpha=.25,
+                        label=f'extrapolation, calibrated {lv} interval')
     ax.axvline(N, color='grey', lw=.5)
     ax.set_xscale('log'); ax.set_xlabel('training items'); ax.set_ylabel('valid loss')
     ax.set_title(f"data_value: {self.verdict}"); ax.legend(fontsize='small')
@@ -332,13 +499,28 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
                seed:int=0, # First seed; the seeds are seed, seed+1, …
                executor=None, # A `concurrent.futures.Executor` running the trainings (None: one after another in this process)
                threads:int|None=None, # Torch threads of each training (None: as they are; 1: the same numbers here and in any worker)
-               **kwargs # Passed to `DataValue`: max_backtest, floor_gain, max_mult, n_boot
+               **kwargs # Passed to `DataValue`: level, max_backtest, floor_gain, max_mult, calibration
               )->DataValue:
     "Learning curve of `make_learner` on nested subsets of the training set, back-tested and projected to 2× and 4× the data"
+    check_arg(callable(make_learner) and not isinstance(make_learner, (Learner, nn.Module)), 'make_learner', type(make_learner).__name__,
+              'a function DataLoaders → fastai `Learner` with a fresh model each call (for a Learner: `learn.data_value()`)')
+    check_arg(isinstance(dls, DataLoaders), 'dls', type(dls).__name__, 'fastai `DataLoaders` (training and validation)')
     check_arg(isinstance(n_seeds, (int, np.integer)) and n_seeds >= 1, 'n_seeds', n_seeds, 'an integer >= 1')
     check_arg(isinstance(epochs, (int, np.integer)) and epochs >= 1, 'epochs', epochs, 'an integer >= 1')
+    check_arg(lr is None or (isinstance(lr, (int, float, np.number)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0),
+              'lr', lr, 'None (the Learner\'s) or a finite learning rate > 0')
     check_arg(on in ('best', 'last'), 'on', on, "'best' or 'last'")
-    check_arg(target is None or isinstance(target, (int, float)), 'target', target, 'None or a metric value')
+    check_arg(target is None or (isinstance(target, (int, float)) and math.isfinite(target)), 'target', target, 'None or a metric value')
+    check_arg(isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and 0 <= seed and seed + n_seeds <= 2**32,
+              'seed', seed, f'an integer in [0, 2**32 - {n_seeds}]')
+    check_arg(executor is None or callable(getattr(executor, 'map', None)), 'executor', type(executor).__name__,
+              'None or a `concurrent.futures.Executor` (anything with `.map`)')
+    check_arg(threads is None or (isinstance(threads, (int, np.integer)) and threads >= 1), 'threads', threads, 'None or an integer >= 1')
+    for k in kwargs: check_arg(k in ('level', 'max_backtest', 'floor_gain', 'max_mult', 'calibration'), 'data_value keyword', k,
+                               'one of level, max_backtest, floor_gain, max_mult, calibration (passed to `DataValue`)', TypeError)
+    lv = kwargs.get('level', 0.9)
+    check_arg(isinstance(lv, (int, float)) and 0 < lv < 1, 'level', lv, 'a coverage in (0, 1), e.g. 0.9')
+    load_calibration(kwargs.get('calibration'))   # a missing or stale calibration fails before any training
     y = train_targets(dls.train.dataset)
     clas = not np.issubdtype(y.dtype, np.floating)
     sizes = check_fracs(fracs, len(y), len(np.unique(y)) if clas else None)
@@ -348,7 +530,7 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
     jobs = [(f, n, s, idxs) for s in range(seed, seed + n_seeds)
             for f, n, idxs in zip(fracs, sizes, nested_subsets(y, sizes, s, ifnone(stratify, clas)))]
     args = [[make_learner]*len(jobs), [dls]*len(jobs), [j[3] for j in jobs], [j[2] for j in jobs], [epochs]*len(jobs),
-            [lr]*len(jobs), [on]*len(jobs), [threads]*len(jobs)]
+            [lr]*len(jobs), [on]*len(jobs), [threads]*len(jobs), [j[1] == sizes[0] for j in jobs]]
     outs = map(_run, *args) if executor is None else executor.map(_run, *args)
     for (f, n, s, _), r in zip(jobs, outs):
         metric_name = r.pop('metric_name')
@@ -377,42 +559,60 @@ def data_value(self:Learner, **kwargs)->DataValue:
                        wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
     return data_value(make, self.dls, **kwargs)
 
+# %% ../nbs/15_more_data.ipynb #b8ee4aa5
+def seed_group_check(dv:DataValue, # A `data_value` result with many seeds and at least 5 subset sizes (the largest about 2× the next)
+                     group:int=3, # Seeds per task (data_value's default)
+                     **kwargs)->pd.DataFrame: # Passed to `DataValue`: level, max_backtest, calibration
+    "Per group of `group` seeds: the back-test's calibrated interval vs the full-size loss, and the 2× projection from half the data vs the loss measured"
+    r, N = dv.runs, dv.n_train
+    sizes, seeds = sorted(r.n.unique()), sorted(r.seed.unique())
+    check_arg(len(sizes) >= 5, 'dv', f'runs on {len(sizes)} sizes', 'a data_value result on at least 5 fractions (e.g. 1/16, 1/8, 1/4, 1/2, 1)')
+    check_arg(isinstance(group, int) and 1 <= group <= len(seeds)//2, 'group', group, f'an integer in [1, {len(seeds)//2}] (two groups at least)')
+    half, rows = sizes[-2], []
+    for g in range(len(seeds)//group):
+        sub = r[r.seed.isin(seeds[g*group:(g+1)*group])]
+        full = DataValue(sub, N, dv.metric_name, **kwargs)
+        bt = full.backtests['loss']
+        hv = DataValue(sub[sub.n <= half], half, dv.metric_name, **kwargs)
+        v, lo, hi = hv.projection(min(N/half, hv.max_mult))
+        meas = sub[sub.n == N].loss.mean()
+        rows.append(dict(group=g, backtest_rel_error=bt['rel_error'], backtest_covered=bt['lo'] <= bt['measured'] <= bt['hi'],
+                         half_verdict=hv.verdict, projected=v, lo=lo, hi=hi, measured=meas,
+                         rel_error=abs(v - meas)/abs(meas) if math.isfinite(v) else math.nan,
+                         covered=(lo <= meas <= hi) if math.isfinite(v) else None))
+    return pd.DataFrame(rows)
+
 # %% ../nbs/15_more_data.ipynb #5565f82c
 def _more_data_words(ladder, base):
-    "Rung 1 in words, from the baseline's honest gap"
+    "The baseline's honest gap in words: facts only (the learning curve's verdict gives the advice)"
     n, g, v = len(ladder.dls.train_ds), base['gap'], base['valid_loss']
     rel = g / v if v > 0 else math.nan
-    if rel > 0.5: return (f"the baseline's honest gap is {g:.3f}, {rel:.0%} of its valid loss, with {n} training items: "
-        "it memorises its training set. More data or more labels is the most reliable remedy (collect, label, or "
-        "pseudo-label unlabelled data); the rungs below create more data when you cannot")
-    if rel > 0.1: return (f"the baseline's honest gap is {g:.3f} ({rel:.0%} of its valid loss) with {n} training items: "
-        "more data or labels would help; mixing (rung 2) creates more")
-    return (f"the baseline's honest gap is small ({rel:.0%} of its valid loss): the model overfits little, so more data "
-            "would help less than a larger model or longer training")
+    return f"the baseline's honest gap is {g:.3f} ({rel:.0%} of its valid loss) with {n} training items", rel
+
+def _gap_advice(rel):
+    "What the honest gap alone suggests, when no learning curve could be measured"
+    if rel > 0.5: return ("it memorises its training set: more data or more labels is the most reliable remedy (collect, "
+                          "label, or pseudo-label unlabelled data); the rungs below create more data when you cannot")
+    if rel > 0.1: return "more data or labels would likely help; mixing (rung 2) creates more"
+    return "the model overfits little, so more data would likely help less than a larger model or longer training"
 
 LADDER_FRACS = (1/8, 1/4, 1/2, 1)   # the ladder's reduced learning curve: these fractions of the training set, the ladder's seeds
 
 def ladder_note(ladder, # The `RemedyLadder` running rung 1
                 base:dict, # The baseline's summary over seeds (`valid_loss`, `gap`, `lr`)
                )->str:
-    "Rung 1 in the ladder: the baseline's honest gap, and the verdict of a reduced learning curve (`data_value` from the ladder's seeds)"
+    "Rung 1 in the ladder: the baseline's honest gap, and `data_value`'s own verdict and words on a reduced learning curve"
     make = functools.partial(ladder.build, None)   # the plain baseline recipe on a subset (picklable: for worker processes)
-    words, seeds, tr = _more_data_words(ladder, base), ladder.trials.seeds(), ladder.trials   # seeds 1000*seed + i: consecutive
+    (words, rel), seeds, tr = _more_data_words(ladder, base), ladder.trials.seeds(), ladder.trials   # seeds 1000*seed + i: consecutive
     ex = tr.executor_for((make, ladder.dls), len(LADDER_FRACS)*len(seeds))   # the trials' pool, or here one after another
     try: dv = data_value(make, ladder.dls, fracs=LADDER_FRACS, n_seeds=len(seeds), seed=seeds[0],
-                         epochs=ladder.epochs['more_data'], lr=base.get('lr'), n_boot=50, executor=ex, threads=1)
-    except ValueError as e: return f"{words}. No learning curve: {e}"
+                         epochs=ladder.epochs['more_data'], lr=base.get('lr'), executor=ex, threads=1)
+    except ValueError as e: return f"{words}: {_gap_advice(rel)}. No learning curve: {e}"
     except BaseException: tr.abort(); raise   # Ctrl-C or an error: the pool's pending trainings are stopped
-    bt, N = dv.backtests['loss'], dv.n_train
     sd = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
-    curve = (f"A reduced learning curve (`data_value` on 1/8, 1/4, 1/2 and all {N} training items, the ladder's {sd}) says "
-             f"*{dv.verdict}*: its back-test was {bt['rel_error']:.0%} off")
-    if dv.ok:
-        v, lo, hi = dv.projection(2)
-        curve += f"; at {2*N} items the best-epoch valid loss is projected at {v:.4f}" + (
-            f" (90% bootstrap interval over the seeds {lo:.4f}–{hi:.4f})" if len(seeds) > 1 else "")
-    return f"{words}. {curve} — `learn.data_value()` measures it with more seeds and epochs"
-
+    return (f"{words}. A reduced learning curve (`data_value` on 1/8, 1/4, 1/2 and all {dv.n_train} training items, the "
+            f"ladder's {sd}, {ladder.epochs['more_data']} epochs each) says *{dv.verdict}*. {dv.message.rstrip('.')} — "
+            f"`learn.data_value()` measures it with more seeds and epochs")
 
 # %% ../nbs/15_more_data.ipynb #a4a2e18e
 def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elements are the inputs

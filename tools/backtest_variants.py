@@ -29,7 +29,7 @@ def runs_for(name, split, n_seeds):
     from fastai_remedies.data import baseline_learner, tabular_dls
     from fastai_remedies.more_data import data_value
     dv = data_value(lambda d: baseline_learner(d, lr=1e-2), tabular_dls(name, seed=split), fracs=FRACS, n_seeds=n_seeds,
-                    epochs=20, n_boot=5)
+                    epochs=20)
     return dv.runs
 
 def backtest(runs, fracs, seeds, weight='n'):
