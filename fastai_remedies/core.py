@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_core.ipynb #d4021c44
 from __future__ import annotations
-import contextlib, functools, math, numbers, os, random, sys, warnings
+import contextlib, functools, math, numbers, os, random, sys, types, warnings
 import numpy as np, torch
 from fastcore.all import *
 from fastai.basics import *
@@ -13,8 +13,9 @@ import copy as _copy  # after the star imports, which bring a `copy` of their ow
 
 # %% auto #0
 __all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'preserve_rng', 'copy_model', 'one_process',
-           'quiet', 'torch_threads', 'process_state', 'restore_process', 'after_failure', 'model_leaves', 'show_layers',
-           'plot_evidence']
+           'quiet', 'torch_threads', 'process_state', 'restore_process', 'Tidy', 'tidy_callbacks', 'FitCancelled',
+           'fit_state', 'restore_fit_state', 'guarded', 'is_fit_guard', 'install_fit_guard', 'uninstall_fit_guard',
+           'model_leaves', 'show_layers', 'plot_evidence']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -119,55 +120,114 @@ def restore_process(state:dict): # A `process_state()` taken earlier
     if torch.get_num_threads() != state['threads']: torch.set_num_threads(state['threads'])
 
 # %% ../nbs/01_core.ipynb #bd607c27
-def after_failure(learn:Learner, # The Learner whose fit failed
-                  cbs=None, # The callbacks passed to that fit (fastai has already removed them from `learn`)
-                 ):
-    "Call `after_failure` of every callback of `learn` and of `cbs` that has one (each with its `learn` set), errors kept quiet"
-    for cb in list(learn.cbs) + [c for c in L(cbs) if isinstance(c, Callback) and c not in learn.cbs]:
-        f = getattr(type(cb), 'after_failure', None)
+class Tidy:
+    "Mixin for a `Callback`: `tidy()` runs when fastai takes the callback off its Learner (`remove_cb`), `learn` still set"
+    def tidy(self):
+        "Undo what this callback changed on the Learner in a fit that may have stopped anywhere; nothing when there is nothing to undo"
+    @property
+    def learn(self): return self.__dict__.get('learn')
+    @learn.setter
+    def learn(self, learn):
+        old = self.__dict__.get('learn')
+        if learn is None and old is not None: tidy_callbacks(old, [self])   # fastai's `remove_cb` sets `cb.learn = None` first
+        self.__dict__['learn'] = learn
+
+def tidy_callbacks(learn:Learner, # The Learner whose fit stopped
+                   cbs=None, # Callbacks to tidy (default: `learn`'s)
+                  ):
+    "Call `tidy` of every callback in `cbs` that has one (each with its `learn` set to `learn`), errors kept quiet"
+    for cb in L(ifnone(cbs, learn.cbs)):
+        f = getattr(type(cb), 'tidy', None)
         if f is None: continue
         old = cb.__dict__.get('learn')
         try:
             cb.__dict__['learn'] = learn
             f(cb)
-        except Exception as e: warnings.warn(f"{type(cb).__name__}.after_failure failed: {e!r}")
+        except Exception as e: warnings.warn(f"{type(cb).__name__}.tidy failed: {e!r}")
         finally: cb.__dict__['learn'] = old
 
-_fastai_fit = getattr(Learner.fit, '__wrapped__', Learner.fit)   # once, even if this module is reloaded
 
-class _FitCancelled(Callback):
+# %% ../nbs/01_core.ipynb #4e121c0e
+class FitCancelled(Callback):
     "Notes that fastai cancelled the fit it was added to (it called `after_cancel_fit`); one comparison per event"
     def __init__(self): self.seen = False
     def __call__(self, event_name):
         if event_name == 'after_cancel_fit': self.seen = True
 
-def _put_back(learn, modes, training, state):
+def fit_state(learn:Learner)->tuple:
+    "What `restore_fit_state` puts back: each module's training mode, `learn.training`, `process_state()`"
+    return [(m, m.training) for m in learn.model.modules()], getattr(learn, 'training', False), process_state()
+
+def restore_fit_state(learn:Learner, # The Learner
+                      state:tuple): # A `fit_state(learn)` taken earlier
+    "Put back the modules' modes, `learn.training` and the process as `state` recorded them"
+    modes, training, process = state
     for m, t in modes: m.training = t
     learn.training = training
-    restore_process(state)
+    restore_process(process)
 
-@functools.wraps(_fastai_fit)
-def _guarded_fit(self, *args, **kwargs):
-    cbs = kwargs.get('cbs', args[3] if len(args) > 3 else None)
-    before = [(m, m.training) for m in self.model.modules()], self.training, process_state()
-    watch = _FitCancelled()
-    self.add_cb(watch)
-    try: res = _fastai_fit(self, *args, **kwargs)
-    except BaseException:
+def guarded(fit:Callable)->Callable:
+    "`fit` (a `Learner.fit`) that, whatever stops it, tidies its callbacks and puts back modes and process (`fit_state`)"
+    @functools.wraps(fit)
+    def guarded_fit(self, *args, **kwargs):
+        cbs = kwargs.get('cbs', args[3] if len(args) > 3 else None)
+        before, watch = fit_state(self), FitCancelled()
+        self.add_cb(watch)
+        try: res = fit(self, *args, **kwargs)
+        except BaseException:
+            self.remove_cb(watch)
+            tidy_callbacks(self, list(self.cbs) + [c for c in L(cbs) if isinstance(c, Callback) and c not in self.cbs])
+            restore_fit_state(self, before)
+            raise
         self.remove_cb(watch)
-        after_failure(self, cbs)
-        _put_back(self, *before)
-        raise
-    self.remove_cb(watch)
-    if watch.seen: _put_back(self, *before)   # fastai caught a CancelFitException: the fit stopped wherever it was
-    return res
-Learner.fit = _guarded_fit
+        if watch.seen: restore_fit_state(self, before)   # fastai caught a CancelFitException: the fit stopped wherever it was
+        return res
+    guarded_fit.fit_guard = guarded_fit   # `functools.wraps` copies it onto a later wrapper, where it names another function
+    return guarded_fit
+
+def is_fit_guard(f)->bool:
+    "Whether `f` is a function `guarded` made"
+    return getattr(f, 'fit_guard', None) is f
+
+
+# %% ../nbs/01_core.ipynb #98354807
+def _chain(f):
+    while f is not None:
+        yield f
+        f = getattr(f, '__wrapped__', None)
+
+def install_fit_guard()->Callable:
+    "Guard every Learner's fits: wrap `Learner.fit` as it is now (fastai's, or another library's wrapper) with `guarded`; once"
+    if not any(map(is_fit_guard, _chain(Learner.fit))): Learner.fit = guarded(Learner.fit)
+    return Learner.fit
+
+def uninstall_fit_guard()->bool:
+    "Undo `install_fit_guard`: `Learner.fit` is what it was before; whether there was a guard to remove"
+    f = Learner.fit
+    if is_fit_guard(f):
+        Learner.fit = f.__wrapped__
+        return True
+    check_arg(not any(map(is_fit_guard, _chain(f))), 'Learner.fit', f"{f.__module__}.{f.__qualname__}",
+              "the fit guard itself: another wrapper was installed after `install_fit_guard`; uninstall that one first")
+    return False
+
+@patch
+@contextlib.contextmanager
+def guard(self:Learner):
+    "Inside the block, this Learner's fits (also through `fit_one_cycle`, `fine_tune`, `lr_find`) are `guarded`"
+    had, old = 'fit' in self.__dict__, self.__dict__.get('fit')
+    self.fit = types.MethodType(guarded(type(self).fit), self)
+    try: yield self
+    finally:
+        if had: self.fit = old
+        else: del self.fit
+
 
 # %% ../nbs/01_core.ipynb #03f912c6
 from fastai.callback.schedule import LRFinder
 
-@patch   # a method of LRFinder: this module's `after_failure` function stays as it is
-def after_failure(self:LRFinder):
+@patch
+def tidy(self:LRFinder):
     "Whatever else stopped `lr_find` (an error, Ctrl-C): load the weights and optimizer it saved, as `after_fit` does"
     if 'tmp_d' in self.__dict__: self.after_fit()   # nothing was saved when the fit stopped before `before_fit`
 

@@ -9,7 +9,7 @@ import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.core import TabularPandas
-from .core import check_arg, is_int_arg, is_num_arg, preserve_rng
+from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, Tidy
 from .rungs import active_remedies, data_kind, diagnosis, next_rung, loaded_types
 
 # %% auto #0
@@ -135,7 +135,7 @@ def _num(v):
 _PHASE_KW = {k: v.default for k, v in inspect.signature(epoch_phase).parameters.items() if k not in ('train', 'valid')}
 
 @delegates(epoch_phase, but=['train', 'valid'])
-class GapMonitor(Callback):
+class GapMonitor(Tidy, Callback):
     "Record an honest train loss, the train/valid gap and a phase each epoch; diagnose at the end"
     order,run_valid,_only_train_loop = Recorder.order+5,True,True  # after the Recorder logs, before trackers (60)
     _stateattrs = ('_cache','_sub','_key','_best_state','_honest','_fitting')  # never pickled with an exported Learner
@@ -252,8 +252,8 @@ class GapMonitor(Callback):
         self._fitting = False
         if self.restore_best and self._best_state is not None: self.load_best()
 
-    def after_failure(self):
-        "Whatever else stopped the fit (an error, Ctrl-C: see `core.after_failure`): as `after_fit`, if this fit began"
+    def tidy(self):
+        "Whatever else stopped the fit (an error, Ctrl-C), when fastai takes this callback off or under `learn.guard()`: as `after_fit`, if this fit began"
         if self._fitting: self.after_fit()
 
 # %% ../nbs/10_gap.ipynb #59cdd444

@@ -12,7 +12,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.schedule import SchedCos, SchedLin, SchedExp, SchedNo, combine_scheds
 import copy as _copy
-from .core import check_arg, is_int, is_int_arg
+from .core import check_arg, is_int, is_int_arg, Tidy
 from .pairing import Pairing
 from .fast import beta_draws, writable, PlainState
 
@@ -258,7 +258,7 @@ def mix_losses(lf_none, # Loss returning per-item losses (reduction='none')
     return num.sum() / torch.lerp(w2.reshape(n, -1), w1.reshape(n, -1), W).sum()
 
 # %% ../nbs/20_mix.ipynb #10240a16
-class MixCallback(PlainState, Callback):
+class MixCallback(Tidy, PlainState, Callback):
     "Base of the input-level mixing callbacks: options, schedules, clean tail, labels and loss; subclasses draw the plan"
     order, run_valid = 90, False
     # per-batch state, set past fastai's check that an attribute does not shadow the Learner's (`PlainState`)
@@ -400,8 +400,8 @@ class MixCallback(PlainState, Callback):
     def after_fit(self):
         "Nothing of this fit is kept (the callback pickles small with `learn.export`)"
         self._restore(); self._clear()
-    def after_failure(self):
-        "Whatever else stopped the fit (an exception, Ctrl-C: see `core.after_failure`): as `after_fit`"
+    def tidy(self):
+        "Whatever else stopped the fit (an exception, Ctrl-C), when fastai takes this callback off (see `core.Tidy`): as `after_fit`"
         self.after_fit()
 
 def _plain(t):
