@@ -13,9 +13,10 @@ import copy as _copy  # after the star imports, which bring a `copy` of their ow
 
 # %% auto #0
 __all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'preserve_rng', 'copy_model', 'one_process',
-           'quiet', 'torch_threads', 'process_state', 'restore_process', 'Tidy', 'tidy_callbacks', 'FitCancelled',
-           'fit_state', 'restore_fit_state', 'guarded', 'is_fit_guard', 'install_fit_guard', 'uninstall_fit_guard',
-           'model_leaves', 'show_layers', 'plot_evidence']
+           'quiet', 'torch_threads', 'module_modes', 'restore_modes', 'eval_mode', 'batch_nbytes', 'CachedDL',
+           'process_state', 'restore_process', 'Tidy', 'tidy_callbacks', 'FitCancelled', 'fit_state',
+           'restore_fit_state', 'guarded', 'is_fit_guard', 'install_fit_guard', 'uninstall_fit_guard', 'model_leaves',
+           'show_layers', 'plot_evidence']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -98,6 +99,50 @@ def torch_threads(n:int): # Torch intra-op threads inside the block
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/01_core.ipynb #250a80d3
+def module_modes(model:nn.Module)->list:
+    "Each module of `model` with its training mode: what `restore_modes` puts back"
+    return [(m, m.training) for m in model.modules()]
+
+def restore_modes(modes:list): # A `module_modes(model)` taken earlier
+    "Put each module's training mode back as `modes` recorded it"
+    for m, t in modes: m.training = t
+
+@contextlib.contextmanager
+def eval_mode(model:nn.Module): # The model to evaluate
+    "`model` in eval mode inside the block; every module's own mode put back afterwards, whatever stops the block"
+    modes = module_modes(model)
+    model.eval()
+    try: yield model
+    finally: restore_modes(modes)
+
+# %% ../nbs/01_core.ipynb #95571eb0
+def batch_nbytes(b)->int:
+    "Bytes held by the tensors of batch `b` (nested lists and tuples of tensors)"
+    if isinstance(b, Tensor): return b.numel()*b.element_size()
+    return sum(batch_nbytes(o) for o in b) if isinstance(b, (list, tuple)) else 0
+
+class CachedDL(GetAttr):
+    "A `DataLoader` that replays its batches after the first full pass, while they take at most `max_mb` MB"
+    _default = 'dl'
+    def __init__(self,
+                 dl, # The loader to replay (unshuffled: a validation loader)
+                 max_mb:float=256., # Largest cache; beyond it every pass runs the loader
+                 tfm:Callable|None=None): # Applied to each batch before it is yielded and kept (e.g. moving it to a device)
+        self.dl, self.max_mb, self.tfm, self._cache, self._too_big = dl, max_mb, tfm, None, False
+    def __len__(self): return len(self.dl)
+    def __iter__(self):
+        if self._cache is not None: yield from self._cache; return
+        cache, nbytes = ([] if not self._too_big else None), 0
+        for b in self.dl:
+            if self.tfm is not None: b = self.tfm(b)
+            if cache is not None:
+                nbytes += batch_nbytes(b)
+                if nbytes <= self.max_mb*2**20: cache.append(b)
+                else: cache, self._too_big = None, True
+            yield b
+        self._cache = cache
+
 # %% ../nbs/01_core.ipynb #2c0c245c
 def _nesting():
     n = torch.autocast_increment_nesting(); torch.autocast_decrement_nesting()
@@ -156,13 +201,13 @@ class FitCancelled(Callback):
 
 def fit_state(learn:Learner)->tuple:
     "What `restore_fit_state` puts back: each module's training mode, `learn.training`, `process_state()`"
-    return [(m, m.training) for m in learn.model.modules()], getattr(learn, 'training', False), process_state()
+    return module_modes(learn.model), getattr(learn, 'training', False), process_state()
 
 def restore_fit_state(learn:Learner, # The Learner
                       state:tuple): # A `fit_state(learn)` taken earlier
     "Put back the modules' modes, `learn.training` and the process as `state` recorded them"
     modes, training, process = state
-    for m, t in modes: m.training = t
+    restore_modes(modes)
     learn.training = training
     restore_process(process)
 
@@ -260,7 +305,7 @@ def show_layers(model:nn.Module, # Any PyTorch model
                 colors:dict|None=None): # {tag: colour} (default `LAYER_COLORS`, then matplotlib's cycle)
     "The model's layers as a compact diagram, one box per leaf module in call order; marked layers coloured, with a legend"
     check_arg(isinstance(model, nn.Module), 'model', type(model).__name__, 'a torch nn.Module', TypeError)
-    check_arg(isinstance(per_row, int) and per_row > 0, 'per_row', per_row, 'a positive number of boxes')
+    check_arg(is_int_arg(per_row, 1), 'per_row', per_row, 'a positive number of boxes')
     leaves, marks = model_leaves(model), dict(marks or {})
     tags = {}
     for name, tag in marks.items():

@@ -5,7 +5,7 @@
 # %% ../nbs/80_guarantees.ipynb #0bdc0c20
 from __future__ import annotations
 import contextlib, functools, math, warnings
-import numpy as np, pandas as pd, torch
+import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
 from .core import process_state, quiet
@@ -45,9 +45,9 @@ class BadArg:
 
 # %% ../nbs/80_guarantees.ipynb #fa99ca45
 @functools.lru_cache(None)
-def _digits(): return digits_dls(n_train=64, n_valid=64, bs=16)
+def _small_digits(): return digits_dls(n_train=64, n_valid=64, bs=16)
 
-def _learner(cbs=(), **kw): return Learner(_digits(), mlp(64, 10, hidden=(32,), flatten=True), cbs=list(cbs), **kw)
+def _learner(cbs=(), **kw): return Learner(_small_digits(), mlp(64, 10, hidden=(32,), flatten=True), cbs=list(cbs), **kw)
 
 def _fit(*cbs, **kw):
     learn = _learner(cbs, **kw)
@@ -74,7 +74,7 @@ def bad_args()->list:
         B('text_clas_dls', 'topics', ('types',), lambda: text_clas_dls(topics=('types',)), match='`topics` must be a list of at least two'),
         B('text_clas_dls', 'bs', 0, lambda: text_clas_dls(bs=0), match='`bs` must be an integer in 1..'),
         B('get_dls', 'valid_pct', 0.2, lambda: get_dls('digits', valid_pct=0.2), TypeError, "`valid_pct` must be left out for 'digits'"),
-        B('honest_dl', 'bs', 0, lambda: honest_dl(_digits(), bs=0), match='`bs` must be None or a positive integer'),
+        B('honest_dl', 'bs', 0, lambda: honest_dl(_small_digits(), bs=0), match='`bs` must be None or a positive integer'),
         B('GapMonitor', 'n_items', True, lambda: GapMonitor(n_items=True), match='`n_items` must be None or a positive integer'),
         B('GapMonitor', 'seed', 'a', lambda: GapMonitor(seed='a'), match='`seed` must be an integer in [0, 2**32)'),
         B('GapMonitor', 'seed', nan, lambda: GapMonitor(seed=nan), match='`seed` must be an integer in [0, 2**32)'),
@@ -93,7 +93,7 @@ def bad_args()->list:
         B('MixUp', 'labels', 'onehot', lambda: _fit(MixUp(labels='onehot')), TypeError, "`labels` must be used with a loss that takes class-probability targets"),
         B('MixUp', 'num_classes', 3, lambda: _fit(MixUp(labels='onehot', num_classes=3), loss_func=nn.CrossEntropyLoss()), match="`labels` must be class indices in 0..2"),
         B('MixUp', 'cbs', 'with fastai.callback.mixup.MixUp', lambda: _fit(MixUp(), _fastai_mixup()), match='`cbs` must hold one input-mixing callback'),
-        B('RemedyLadder', 'epochs', True, lambda: RemedyLadder(_digits(), epochs=True), match='`epochs` must be a positive integer'),
+        B('RemedyLadder', 'epochs', True, lambda: RemedyLadder(_small_digits(), epochs=True), match='`epochs` must be a positive integer'),
         B('gap_command (fastai-remedies gap)', 'lr', -1., lambda: gap_command(lr=-1.), match='`lr` (--lr) must be a positive finite number'),
         B('gap_command (fastai-remedies gap)', 'seed', 2**32, lambda: gap_command(seed=2**32), match='`seed` (--seed) must be an integer in [0, 2**32)'),
     ]

@@ -11,15 +11,15 @@ from fastai.basics import *
 from fastai.tabular.core import TabularPandas, ReadTabBatch
 from fastai.tabular.data import TabularDataLoaders
 from torch.nn import functional as F
-from .core import check_arg, preserve_rng, copy_model, quiet, torch_threads
+from .core import check_arg, is_int_arg, preserve_rng, copy_model, quiet, torch_threads, eval_mode, CachedDL
 from .gap import GapMonitor, split_view
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['LADDER_FRACS', 'train_view', 'train_targets', 'nested_subsets', 'subset_dls', 'CachedDL', 'learning_curve',
-           'fit_curve', 'higher_is_better', 'metric_error', 'DataValue', 'check_fracs', 'data_value', 'fresh_model',
-           'ladder_note', 'row_hashes', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks',
-           'AuxLoss', 'ReadTabAux', 'tabular_aux_dls']
+__all__ = ['LADDER_FRACS', 'train_view', 'train_targets', 'nested_subsets', 'subset_dls', 'learning_curve', 'fit_curve',
+           'higher_is_better', 'metric_error', 'DataValue', 'check_fracs', 'data_value', 'fresh_model', 'ladder_note',
+           'row_hashes', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks', 'AuxLoss', 'ReadTabAux',
+           'tabular_aux_dls']
 
 # %% ../nbs/15_more_data.ipynb #dfb60cc2
 def train_view(ds, # A training dataset (`dls.train_ds`)
@@ -57,30 +57,6 @@ def subset_dls(dls:DataLoaders, # The full `DataLoaders`
     tr = dls.train
     with preserve_rng(): dl = tr.new(train_view(tr.dataset, idxs), bs=min(tr.bs, len(idxs)))
     return type(dls)(dl, *dls.loaders[1:], path=dls.path, device=dls.device)
-
-# %% ../nbs/15_more_data.ipynb #3e24cb1d
-def _nbytes(b):
-    if isinstance(b, Tensor): return b.numel()*b.element_size()
-    return sum(_nbytes(o) for o in b) if isinstance(b, (list, tuple)) else 0
-
-class CachedDL(GetAttr):
-    "A `DataLoader` that replays its batches after the first full pass, while they take at most `max_mb` MB"
-    _default = 'dl'
-    def __init__(self,
-                 dl, # The loader to replay (unshuffled: a validation loader)
-                 max_mb:float=256.): # Largest cache; beyond it every pass runs the loader
-        self.dl, self.max_mb, self._cache, self._too_big = dl, max_mb, None, False
-    def __len__(self): return len(self.dl)
-    def __iter__(self):
-        if self._cache is not None: yield from self._cache; return
-        cache, nbytes = ([] if not self._too_big else None), 0
-        for b in self.dl:
-            if cache is not None:
-                nbytes += _nbytes(b)
-                if nbytes <= self.max_mb*2**20: cache.append(b)
-                else: cache, self._too_big = None, True
-            yield b
-        self._cache = cache
 
 # %% ../nbs/15_more_data.ipynb #862a9978
 def learning_curve(n, a, b, c):
@@ -153,7 +129,7 @@ class DataValue:
                  max_mult:float=4., # Never extrapolate beyond this multiple of the measured training size
                  n_boot:int=200, # Bootstrap resamples of the seeds
                  seed:int=0): # Seed of the bootstrap
-        check_arg(isinstance(n_boot, (int, np.integer)) and n_boot >= 1, 'n_boot', n_boot, 'an integer >= 1')
+        check_arg(is_int_arg(n_boot, 1), 'n_boot', n_boot, 'an integer >= 1')
         check_arg(0 < max_mult <= 4, 'max_mult', max_mult, 'a multiple in (0, 4]: the curve is never trusted beyond 4×')
         store_attr()
         runs = runs.copy()
@@ -334,8 +310,8 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
                **kwargs # Passed to `DataValue`: max_backtest, floor_gain, max_mult, n_boot
               )->DataValue:
     "Learning curve of `make_learner` on nested subsets of the training set, back-tested and projected to 2× and 4× the data"
-    check_arg(isinstance(n_seeds, (int, np.integer)) and n_seeds >= 1, 'n_seeds', n_seeds, 'an integer >= 1')
-    check_arg(isinstance(epochs, (int, np.integer)) and epochs >= 1, 'epochs', epochs, 'an integer >= 1')
+    check_arg(is_int_arg(n_seeds, 1), 'n_seeds', n_seeds, 'an integer >= 1')
+    check_arg(is_int_arg(epochs, 1), 'epochs', epochs, 'an integer >= 1')
     check_arg(on in ('best', 'last'), 'on', on, "'best' or 'last'")
     check_arg(target is None or isinstance(target, (int, float)), 'target', target, 'None or a metric value')
     y = train_targets(dls.train.dataset)
@@ -440,14 +416,9 @@ def check_unlabelled(hashes:list, # `row_hashes` of the unlabelled items
 # %% ../nbs/15_more_data.ipynb #b608362d
 def _probs(model, xb):
     "Class probabilities of `model` for inputs `xb`: eval mode, no gradient, the model's modes restored"
-    modes = [m.training for m in model.modules()]
-    try:
-        with torch.no_grad():
-            model.eval()
-            out = model(*xb)
-            return F.softmax((out[0] if is_listy(out) else out).float(), dim=-1)
-    finally:
-        for m, mode in zip(model.modules(), modes): m.training = mode
+    with torch.no_grad(), eval_mode(model):
+        out = model(*xb)
+        return F.softmax((out[0] if is_listy(out) else out).float(), dim=-1)
 
 class PseudoLabel(Callback):
     "Train on a teacher's confident predictions for unlabelled items, beside the labelled batches"
@@ -464,7 +435,7 @@ class PseudoLabel(Callback):
         check_arg(isinstance(thresh, (int, float)) and 0 <= thresh < 1, 'thresh', thresh, 'a probability in [0, 1)')
         check_arg(isinstance(weight, (int, float)) and weight >= 0, 'weight', weight, 'a number >= 0')
         check_arg(isinstance(ramp, (int, float)) and 0 <= ramp <= 1, 'ramp', ramp, 'a fraction of training in [0, 1]')
-        check_arg(bs is None or (isinstance(bs, (int, np.integer)) and bs > 0), 'bs', bs, 'None or a positive integer')
+        check_arg(bs is None or (is_int_arg(bs, 1)), 'bs', bs, 'None or a positive integer')
         check_arg(teacher is None or isinstance(teacher, (Learner, nn.Module)), 'teacher', type(teacher).__name__,
                   'None, a Learner or an nn.Module')
         store_attr('items,teacher,thresh,weight,soft,ramp,bs')
@@ -606,7 +577,7 @@ def add_aux(self:Learner,
             names=None): # Task names for the Recorder (default aux0, aux1, …)
     "Add auxiliary heads, the multi-task loss and per-task valid losses to the Learner; batches carry the auxiliary targets in `yb[1:]`"
     dims = list(dims) if is_listy(dims) else [dims]
-    for d in dims: check_arg(isinstance(d, (int, np.integer)) and d > 0, 'dims', dims, 'positive output sizes, one per auxiliary target')
+    for d in dims: check_arg(is_int_arg(d, 1), 'dims', dims, 'positive output sizes, one per auxiliary target')
     weights = list(weights) if is_listy(weights) else [weights]*len(dims)
     check_arg(len(weights) == len(dims) and all(isinstance(w, (int, float)) and w >= 0 for w in weights), 'weights', weights,
               f'{len(dims)} numbers >= 0 (one per auxiliary head)')

@@ -79,9 +79,10 @@ def test_dynamic_imports_are_seen():
     assert [t for n in calls if (t := _dynamic(n))] == ['gap', 'mix', 'more_data']
 
 def depth_report()->str:
-    g = graph(); f = floors(g)
+    "The floors of the package's modules, `all` (the face, which imports every module, as `fastai.vision.all`) left out"
+    g = graph(); g.pop('all', None); f = floors(g)
     rows = [f"{k}: {', '.join(sorted(m for m in f if f[m] == k))}" for k in sorted(set(f.values()), reverse=True)]
-    return f"{len(g)} modules, {max(f.values())} floors, cycles {cycles(g)}\n" + '\n'.join(rows)
+    return f"{len(g)} modules (without `all`), {max(f.values())} floors, cycles {cycles(g)}\n" + '\n'.join(rows)
 
 def test_depth_report(capsys):
     "Prints the floors (read with `pytest -s`); fails only if the graph cannot be layered at all"
@@ -108,3 +109,56 @@ def test_registry_imports_no_fastai():
     code = f"import sys, {PKG}.rungs as r; assert r.RUNG_NAMES; print(sorted(m for m in sys.modules if m.split('.')[0] in ('fastai', 'torch')))"
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and r.stdout.strip() == '[]', (r.stdout, r.stderr)
+
+# Importing the package changes nothing of fastai's, fastcore's or torch's: one fresh process loads fastai's stacks
+# first, notes every module attribute and every class attribute of them (and of torch's `Tensor`, `nn.Module`, `torch`,
+# `torch.nn.functional`), then imports the package's modules one at a time, lowest floor first (each finds its own
+# imports already loaded, so what changes is that module's doing), comparing after each. New methods (`@patch`) are fine;
+# a replaced attribute is not. One process, not one per module: each would pay fastai's import (~10 s) again.
+_SNAPSHOT = r'''
+import importlib, inspect, json, sys, warnings
+warnings.simplefilter('ignore')
+import torch, torch.nn.functional
+for m in ('fastai.basics', 'fastai.callback.all', 'fastai.vision.all', 'fastai.tabular.all', 'fastai.text.all',
+          'fastai.distributed', 'fastai.test_utils'):
+    importlib.import_module(m)
+def owners():
+    mods = {k: v for k, v in sys.modules.items() if v is not None and k.split('.')[0] in ('fastai', 'fastcore')}
+    mods.update({'torch': torch, 'torch.nn.functional': torch.nn.functional})
+    out = {}
+    for name, mod in mods.items():
+        out[name] = dict(vars(mod))
+        for k, v in list(vars(mod).items()):
+            if inspect.isclass(v) and v.__module__ == name: out[f'{name}.{k}'] = dict(vars(v))
+    out['torch.Tensor'], out['torch.nn.Module'] = dict(vars(torch.Tensor)), dict(vars(torch.nn.Module))
+    return out
+def changed(before, now):
+    return sorted(f'{o}.{k}' for o, d in before.items() for k, v in d.items()
+                  if o in now and (k not in now[o] or now[o][k] is not v) and k not in ('__dict__', '__weakref__'))
+from fastai.learner import Learner
+fit = Learner.fit
+before, report = owners(), {}
+for m in sys.argv[1:]:
+    importlib.import_module(f'fastai_remedies.{m}')
+    now = owners()
+    report[m] = dict(changed=changed(before, now), fit_is_fastai=Learner.fit is fit)
+    before = now
+print(json.dumps(report))
+'''
+
+def test_importing_changes_nothing_of_fastai():
+    f = floors(graph())
+    order = sorted(f, key=lambda m: (f[m], m))   # `all` last: it imports every module
+    r = subprocess.run([sys.executable, '-c', _SNAPSHOT, *order], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert list(report) == order
+    bad = {m: v for m, v in report.items() if v['changed'] or not v['fit_is_fastai']}
+    assert not bad, f"importing these modules changed fastai's or torch's own attributes: {bad}"
+
+def test_snapshot_sees_a_replacement():
+    "The check itself: a module that replaces `Learner.fit` at import is caught"
+    code = _SNAPSHOT.replace("importlib.import_module(f'fastai_remedies.{m}')", "Learner.fit = lambda self: None")
+    r = subprocess.run([sys.executable, '-c', code, 'x'], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    rep = json.loads(r.stdout.strip().splitlines()[-1])['x']
+    assert rep['changed'] == ['fastai.learner.Learner.fit'] and not rep['fit_is_fastai'], rep

@@ -5,7 +5,7 @@ fit at a random event with a random exception for every callback of the package,
 import contextlib, math, tempfile, warnings
 import pytest, torch, torch.nn as nn
 import fastai.learner
-from fastai.basics import Learner, Callback, CancelFitException, CancelBatchException, accuracy, set_seed, load_learner
+from fastai.basics import Learner, Callback, CancelFitException, accuracy, set_seed, load_learner
 from fastai_remedies.data import digits_dls, mlp
 from fastai_remedies.gap import GapMonitor
 from fastai_remedies.mix import MixUp, CutMix, CutMixUp
@@ -71,7 +71,7 @@ def test_2_ctrl_c_in_forward_leaves_no_hook_nor_plan(mixer, how, tmp_path):
     assert hooks(load_learner(tmp_path/'l.pkl').model) == []
 
 # 3. the CLI: Ctrl-C anywhere gives exit code 130, one line naming what was kept; files are whole and of this run only
-import os, json, signal, subprocess, sys, sysconfig, time
+import os, json, signal, subprocess, sysconfig, time
 from pathlib import Path
 from fastai_remedies import cli
 
@@ -257,7 +257,7 @@ def _interrupted(combo, at, it, exc, order, attached, guard):
     learn = _learner(cbs if attached else [])
     learn.create_opt()
     stop = RaiseAt(exc(), at, it, order)
-    with quiet(learn):
+    with quiet(learn):   # (which takes fastai's progress bar off for its block, and puts a new one back after)
         before = learner_state(learn, modes=guard)
         try:
             with guarded(learn, guard): learn.fit(1, 1e-3, cbs=[stop] + ([] if attached else cbs))
@@ -281,14 +281,14 @@ def test_interrupt_anywhere_leaves_learner_as_before(combo, at, it, exc, order, 
     "No guard: fastai's own `Learner.fit`; the package's callbacks alone keep the Learner as before"
     assert Learner.fit is fastai.learner.Learner.fit
     learn, before = _interrupted(combo, at, it, exc, order, attached, guard=False)
-    if not attached:   # fastai took the callbacks off however the fit ended, and they tidied then
-        assert learner_state(learn, modes=False) == before, _diff(before, learner_state(learn, modes=False))
-        assert _exported_is_clean(learn)
-    with quiet(learn): NEXT_USES[use](learn)   # the next use: `before_fit` heals what an attached callback left
-    after = learner_state(learn, modes=False)
-    assert after == before, _diff(before, after)
-    assert _exported_is_clean(learn)
-    with learn.no_bar(): assert all(math.isfinite(v) for v in learn.validate())   # and the Learner still works
+    with quiet(learn):
+        if not attached:   # fastai took the callbacks off however the fit ended, and they tidied then
+            assert learner_state(learn, modes=False) == before, _diff(before, learner_state(learn, modes=False))
+        NEXT_USES[use](learn)   # the next use: `before_fit` heals what an attached callback left
+        after = learner_state(learn, modes=False)
+        assert after == before, _diff(before, after)
+        assert _exported_is_clean(learn)   # (last: fastai's `export` makes a new optimizer)
+        assert all(math.isfinite(v) for v in learn.validate())   # and the Learner still works
 
 @settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(combo=st.sampled_from(COMBOS), at=st.sampled_from(FIT_EVENTS + BATCH_EVENTS), it=st.integers(0, 2),
@@ -296,7 +296,7 @@ def test_interrupt_anywhere_leaves_learner_as_before(combo, at, it, exc, order, 
 def test_interrupt_anywhere_under_the_guard(combo, at, it, exc, order, attached):
     "`learn.guard()`: at once, the modules' modes, `learn.training` and the process state as before too"
     learn, before = _interrupted(combo, at, it, exc, order, attached, guard=True)
-    after = learner_state(learn)
+    with quiet(learn): after = learner_state(learn)
     assert after == before, _diff(before, after)
     assert Learner.fit is fastai.learner.Learner.fit and 'fit' not in learn.__dict__   # nothing of the guard is left
 
@@ -310,14 +310,14 @@ def test_interrupted_validate_get_preds_predict(name, use, exc):
     with quiet(learn): learn.fit(1, 1e-3)
     for at in VALID_AT:
         stop = RaiseAt(exc(), at, 0, 95, valid=True)
-        before = learner_state(learn, modes=False)
-        learn.add_cb(stop)
         with quiet(learn):
+            before = learner_state(learn, modes=False)
+            learn.add_cb(stop)
             try: NEXT_USES[use](learn)
             except BaseException as e: assert e is stop.exc
-        learn.remove_cb(stop)
-        assert stop.done, at
-        assert learner_state(learn, modes=False) == before, at
+            learn.remove_cb(stop)
+            assert stop.done, at
+            assert learner_state(learn, modes=False) == before, at
 
 # Rung 1's callbacks (issue 15), stopped at every event by an exception, a cancel and Ctrl-C: the Learner as before
 import sklearn.datasets, numpy as np
