@@ -65,13 +65,8 @@ def _parser():
 # %% ../nbs/60_cli.ipynb #c441421b
 def _writable_dir(out:str)->Path:
     "Create `out` if needed and check that a file can be written in it, or exit with a clear message"
-    path = Path(out)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path): pass
-    except OSError as e:
-        raise ValueError(f"`out` (--out) must be a folder that can be written; got {out!r}: {e.strerror or e}") from None
-    return path
+    from fastai_remedies.core import writable_dir   # (imports fastai: the arguments are checked before)
+    return writable_dir(out, 'out', '--out')
 
 # %% ../nbs/60_cli.ipynb #22ea890c
 class Interrupted(KeyboardInterrupt):

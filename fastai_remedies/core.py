@@ -4,17 +4,18 @@
 
 # %% ../nbs/01_core.ipynb #d4021c44
 from __future__ import annotations
-import contextlib, functools, math, numbers, os, random, sys, types, warnings
+import contextlib, functools, math, numbers, os, random, sys, tempfile, types, warnings
 import numpy as np, torch
+from pathlib import Path
 from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.progress import ProgressCallback  # adds `Learner.no_bar`
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'preserve_rng', 'copy_model', 'one_process',
-           'quiet', 'torch_threads', 'module_modes', 'restore_modes', 'eval_mode', 'batch_nbytes', 'CachedDL',
-           'process_state', 'restore_process', 'Tidy', 'tidy_callbacks', 'FitCancelled', 'fit_state',
+__all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'writable_dir', 'preserve_rng', 'copy_model',
+           'one_process', 'quiet', 'torch_threads', 'module_modes', 'restore_modes', 'eval_mode', 'batch_nbytes',
+           'CachedDL', 'process_state', 'restore_process', 'Tidy', 'tidy_callbacks', 'FitCancelled', 'fit_state',
            'restore_fit_state', 'guarded', 'is_fit_guard', 'install_fit_guard', 'uninstall_fit_guard', 'model_leaves',
            'show_layers', 'plot_evidence']
 
@@ -50,6 +51,21 @@ def is_num_arg(v, # The value to check
     "Whether `v` is a finite real number (Python or NumPy, never a `bool`) in [`lo`, `hi`] (or (`lo`, `hi`] with `lo_open`)"
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v): return False
     return (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or v <= hi)
+
+# %% ../nbs/01_core.ipynb #a64b5617
+def writable_dir(path, # A folder (created if needed)
+                 name:str='path', # The parameter's name, for the error
+                 flag:str|None=None, # The command-line flag that set it, for the error (e.g. '--out')
+                )->Path:
+    "`path` as a `Path`, created if needed, once a file can be written in it; else a `ValueError` naming `name`"
+    res = Path(path)
+    try:
+        res.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=res): pass
+    except OSError as e:
+        label = f"`{name}`" + (f" ({flag})" if flag else "")
+        raise ValueError(f"{label} must be a folder that can be written; got {str(path)!r}: {e.strerror or e}") from None
+    return res
 
 # %% ../nbs/01_core.ipynb #5b1736a8
 @contextlib.contextmanager

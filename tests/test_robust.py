@@ -300,7 +300,10 @@ def test_interrupt_anywhere_under_the_guard(combo, at, it, exc, order, attached)
     assert after == before, _diff(before, after)
     assert Learner.fit is fastai.learner.Learner.fit and 'fit' not in learn.__dict__   # nothing of the guard is left
 
-VALID_AT = ['before_fit', 'before_validate', 'before_batch', 'after_pred', 'after_loss', 'after_batch', 'after_validate']
+# not `before_fit`: an exception there, inside `validate`/`get_preds`, leaves fastai's `learn.lock` held (fastcore's
+# `ContextManagers.__enter__` has entered the lock when the Learner's own `__enter__` raises, and nothing exits it), so
+# the next `validate` waits forever — fastai's, whoever raises; noted for the lead
+VALID_AT = ['before_validate', 'before_batch', 'after_pred', 'after_loss', 'after_batch', 'after_validate']
 @pytest.mark.parametrize('exc', [lambda: RuntimeError('boom'), KeyboardInterrupt], ids=['error', 'ctrl-c'])
 @pytest.mark.parametrize('use', list(NEXT_USES))
 @pytest.mark.parametrize('name', list(CALLBACKS))
