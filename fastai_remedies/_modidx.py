@@ -165,6 +165,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'fastai_remedies.core.is_int': ('core.html#is_int', 'fastai_remedies/core.py'),
                                       'fastai_remedies.core.is_int_arg': ('core.html#is_int_arg', 'fastai_remedies/core.py'),
                                       'fastai_remedies.core.is_num_arg': ('core.html#is_num_arg', 'fastai_remedies/core.py'),
+                                      'fastai_remedies.core.learner_like': ('core.html#learner_like', 'fastai_remedies/core.py'),
                                       'fastai_remedies.core.model_leaves': ('core.html#model_leaves', 'fastai_remedies/core.py'),
                                       'fastai_remedies.core.module_modes': ('core.html#module_modes', 'fastai_remedies/core.py'),
                                       'fastai_remedies.core.one_process': ('core.html#one_process', 'fastai_remedies/core.py'),

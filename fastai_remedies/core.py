@@ -14,10 +14,10 @@ import copy as _copy  # after the star imports, which bring a `copy` of their ow
 
 # %% auto #0
 __all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'writable_dir', 'preserve_rng', 'copy_model',
-           'one_process', 'quiet', 'torch_threads', 'module_modes', 'restore_modes', 'eval_mode', 'batch_nbytes',
-           'CachedDL', 'process_state', 'restore_process', 'Tidy', 'tidy_callbacks', 'FitCancelled', 'fit_state',
-           'restore_fit_state', 'guarded', 'is_fit_guard', 'install_fit_guard', 'uninstall_fit_guard', 'model_leaves',
-           'show_layers', 'plot_evidence']
+           'learner_like', 'one_process', 'quiet', 'torch_threads', 'module_modes', 'restore_modes', 'eval_mode',
+           'batch_nbytes', 'CachedDL', 'process_state', 'restore_process', 'Tidy', 'tidy_callbacks', 'FitCancelled',
+           'fit_state', 'restore_fit_state', 'guarded', 'is_fit_guard', 'install_fit_guard', 'uninstall_fit_guard',
+           'model_leaves', 'show_layers', 'plot_evidence']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -87,6 +87,16 @@ def copy_model(model:nn.Module)->nn.Module:
             for m in model.modules():
                 if isinstance(m, awd.WeightDropout): m.reset()
     return _copy.deepcopy(model)
+
+# %% ../nbs/01_core.ipynb #b79e8cf9
+def learner_like(learn:Learner, # The Learner whose recipe is copied
+                 dls:DataLoaders, # The data of the new Learner
+                 model:nn.Module, # Its model (e.g. `copy_model(learn.model)`)
+                 **kwargs)->Learner: # Other `Learner` arguments (`metrics`, `cbs`, ...), or any of the recipe's to override
+    "A new `Learner` on `dls` and `model` with `learn`'s loss, optimiser, lr, splitter, wd, wd_bn_bias, train_bn and moms"
+    recipe = dict(loss_func=learn.loss_func, opt_func=learn.opt_func, lr=learn.lr, splitter=learn.splitter, wd=learn.wd,
+                  wd_bn_bias=learn.wd_bn_bias, train_bn=learn.train_bn, moms=learn.moms)
+    return Learner(dls, model, **{**recipe, **kwargs})
 
 # %% ../nbs/01_core.ipynb #6c73aafb
 @contextlib.contextmanager

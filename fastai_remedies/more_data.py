@@ -11,7 +11,7 @@ from fastai.basics import *
 from fastai.tabular.core import TabularPandas, ReadTabBatch
 from fastai.tabular.data import TabularDataLoaders
 from torch.nn import functional as F
-from .core import check_arg, is_int_arg, preserve_rng, copy_model, quiet, torch_threads, eval_mode, CachedDL
+from .core import check_arg, is_int_arg, preserve_rng, copy_model, quiet, torch_threads, eval_mode, CachedDL, learner_like
 from .gap import GapMonitor, split_view
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
@@ -346,9 +346,7 @@ def data_value(self:Learner, **kwargs)->DataValue:
     model = copy_model(self.model)
     cbs = [cb for cb in self.cbs if not isinstance(cb, _DEFAULT_CBS + (GapMonitor,)) and type(cb).__name__ != 'ProgressCallback']
     def make(dls):
-        return Learner(dls, fresh_model(model), loss_func=self.loss_func, opt_func=self.opt_func, lr=self.lr,
-                       splitter=self.splitter, metrics=self.metrics, cbs=[_copy.copy(cb) for cb in cbs], wd=self.wd,
-                       wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
+        return learner_like(self, dls, fresh_model(model), metrics=self.metrics, cbs=[_copy.copy(cb) for cb in cbs])
     return data_value(make, self.dls, **kwargs)
 
 # %% ../nbs/15_more_data.ipynb #5565f82c
