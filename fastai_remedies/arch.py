@@ -4,9 +4,9 @@
 
 # %% ../nbs/30_arch.ipynb #26b8c074
 from __future__ import annotations
-import operator, warnings
+import operator
 import torch.fx as fx
-import numpy as np, pandas as pd
+import pandas as pd
 from fastcore.all import *
 from fastai.basics import *
 from fastai.layers import Embedding as FastaiEmbedding
@@ -489,13 +489,13 @@ def remedy_learner(dls:DataLoaders, # The data
                    **kwargs # `regularize`'s settings, then `Learner`'s
                   )->Learner:
     "A fastai `Learner` around `regularize(model, ...)`; `learn.show_remedies()` tables the edits"
-    reg = {k: kwargs.pop(k) for k in list(kwargs) if k in _REG_KEYS}
+    reg_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in _REG_KEYS}
     fresh = not isinstance(model, nn.Module)
     if fresh:
         check_arg(callable(model), 'model', model, 'an nn.Module or a function returning one', TypeError)
         model = model()
         check_arg(isinstance(model, nn.Module), 'model', f'a function returning {type(model).__name__}', 'an nn.Module or a function returning one', TypeError)
-    return Learner(dls, regularize(model, **reg), **kwargs)
+    return Learner(dls, regularize(model, **reg_kw), **kwargs)
 
 @patch
 def show_remedies(self:Learner)->pd.DataFrame:

@@ -65,13 +65,8 @@ def _parser():
 # %% ../nbs/60_cli.ipynb #c441421b
 def _writable_dir(out:str)->Path:
     "Create `out` if needed and check that a file can be written in it, or exit with a clear message"
-    path = Path(out)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path): pass
-    except OSError as e:
-        raise ValueError(f"`out` (--out) must be a folder that can be written; got {out!r}: {e.strerror or e}") from None
-    return path
+    from fastai_remedies.core import writable_dir   # (imports fastai: the arguments are checked before)
+    return writable_dir(out, 'out', '--out')
 
 # %% ../nbs/60_cli.ipynb #22ea890c
 class Interrupted(KeyboardInterrupt):
@@ -82,7 +77,7 @@ def _check(ok:bool, name:str, value, expected:str):
     "The CLI's own argument check (it runs before torch and fastai are imported)"
     if not ok: raise ValueError(f"`{name}` (--{name}) must be {expected}; got {value!r}")
 
-def _check_common(epochs, lr, seed, lr_none=False):
+def _check_run_args(epochs, lr, seed, lr_none=False):
     import math
     _check(isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1, 'epochs', epochs, 'a positive integer')
     _check((lr_none and lr is None) or (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0),
@@ -117,7 +112,7 @@ def gap_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wi
                 quiet:bool=False): # Print nothing
     "Train the plain baseline of `data` with `GapMonitor`; write `gap_plot.png`, `gap_table.csv`, `gap_report.json` to `out`"
     if data not in DATA_NAMES: raise ValueError(f"`data` (--data) must be one of {', '.join(DATA_NAMES)}; got {data!r}")
-    _check_common(epochs, lr, seed)
+    _check_run_args(epochs, lr, seed)
     path = _writable_dir(out)
     _clear_outputs(path, ('gap_table.csv', 'gap_report.json', 'gap_plot.png'))
     import matplotlib; matplotlib.use('Agg')
@@ -161,7 +156,7 @@ def data_value_command(data:str='digits', # Embedded dataset: digits, breast_can
     "Run `data_value` with the plain baseline of `data`; write `data_value_plot.png`, `data_value_table.csv`, `data_value.json`"
     if data not in DATA_NAMES: raise ValueError(f"`data` (--data) must be one of {', '.join(DATA_NAMES)}; got {data!r}")
     _check(isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1, 'seeds', seeds, 'a positive integer')
-    _check_common(epochs, lr, seed)
+    _check_run_args(epochs, lr, seed)
     path = _writable_dir(out)
     _clear_outputs(path, ('data_value_table.csv', 'data_value.json', 'data_value_plot.png'))
     import matplotlib; matplotlib.use('Agg')
@@ -227,7 +222,7 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
     if unlabelled and data != 'digits':
         raise ValueError(f"`unlabelled` (--unlabelled) must be 0 for --data {data}: only the embedded digits have images left "
                          f"over to hold out without labels; got {unlabelled}")
-    _check_common(epochs, lr, seed, lr_none=True)
+    _check_run_args(epochs, lr, seed, lr_none=True)
     rungs = RUNG_NAMES if rungs is None else [rungs] if isinstance(rungs, str) else list(rungs)
     bad = [r for r in rungs if r not in RUNG_NAMES]
     if bad or not rungs: raise ValueError(f"`rungs` (--rungs) must be rung names from {', '.join(RUNG_NAMES)}; got {bad or rungs}")

@@ -4,17 +4,20 @@
 
 # %% ../nbs/01_core.ipynb #d4021c44
 from __future__ import annotations
-import contextlib, functools, math, numbers, os, random, sys, warnings
+import contextlib, functools, math, numbers, os, random, sys, tempfile, types, warnings
 import numpy as np, torch
+from pathlib import Path
 from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.progress import ProgressCallback  # adds `Learner.no_bar`
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'preserve_rng', 'copy_model', 'one_process',
-           'quiet', 'torch_threads', 'process_state', 'restore_process', 'after_failure', 'model_leaves', 'show_layers',
-           'plot_evidence']
+__all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'writable_dir', 'preserve_rng', 'copy_model',
+           'learner_like', 'one_process', 'quiet', 'torch_threads', 'module_modes', 'restore_modes', 'eval_mode',
+           'batch_nbytes', 'CachedDL', 'process_state', 'restore_process', 'Tidy', 'tidy_callbacks', 'FitCancelled',
+           'fit_state', 'restore_fit_state', 'guarded', 'is_fit_guard', 'install_fit_guard', 'uninstall_fit_guard',
+           'model_leaves', 'show_layers', 'plot_evidence']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -49,6 +52,21 @@ def is_num_arg(v, # The value to check
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v): return False
     return (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or v <= hi)
 
+# %% ../nbs/01_core.ipynb #a64b5617
+def writable_dir(path, # A folder (created if needed)
+                 name:str='path', # The parameter's name, for the error
+                 flag:str|None=None, # The command-line flag that set it, for the error (e.g. '--out')
+                )->Path:
+    "`path` as a `Path`, created if needed, once a file can be written in it; else a `ValueError` naming `name`"
+    res = Path(path)
+    try:
+        res.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=res): pass
+    except OSError as e:
+        label = f"`{name}`" + (f" ({flag})" if flag else "")
+        raise ValueError(f"{label} must be a folder that can be written; got {str(path)!r}: {e.strerror or e}") from None
+    return res
+
 # %% ../nbs/01_core.ipynb #5b1736a8
 @contextlib.contextmanager
 def preserve_rng():
@@ -69,6 +87,16 @@ def copy_model(model:nn.Module)->nn.Module:
             for m in model.modules():
                 if isinstance(m, awd.WeightDropout): m.reset()
     return _copy.deepcopy(model)
+
+# %% ../nbs/01_core.ipynb #b79e8cf9
+def learner_like(learn:Learner, # The Learner whose recipe is copied
+                 dls:DataLoaders, # The data of the new Learner
+                 model:nn.Module, # Its model (e.g. `copy_model(learn.model)`)
+                 **kwargs)->Learner: # Other `Learner` arguments (`metrics`, `cbs`, ...), or any of the recipe's to override
+    "A new `Learner` on `dls` and `model` with `learn`'s loss, optimiser, lr, splitter, wd, wd_bn_bias, train_bn and moms"
+    recipe = dict(loss_func=learn.loss_func, opt_func=learn.opt_func, lr=learn.lr, splitter=learn.splitter, wd=learn.wd,
+                  wd_bn_bias=learn.wd_bn_bias, train_bn=learn.train_bn, moms=learn.moms)
+    return Learner(dls, model, **{**recipe, **kwargs})
 
 # %% ../nbs/01_core.ipynb #6c73aafb
 @contextlib.contextmanager
@@ -97,6 +125,50 @@ def torch_threads(n:int): # Torch intra-op threads inside the block
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/01_core.ipynb #250a80d3
+def module_modes(model:nn.Module)->list:
+    "Each module of `model` with its training mode: what `restore_modes` puts back"
+    return [(m, m.training) for m in model.modules()]
+
+def restore_modes(modes:list): # A `module_modes(model)` taken earlier
+    "Put each module's training mode back as `modes` recorded it"
+    for m, t in modes: m.training = t
+
+@contextlib.contextmanager
+def eval_mode(model:nn.Module): # The model to evaluate
+    "`model` in eval mode inside the block; every module's own mode put back afterwards, whatever stops the block"
+    modes = module_modes(model)
+    model.eval()
+    try: yield model
+    finally: restore_modes(modes)
+
+# %% ../nbs/01_core.ipynb #95571eb0
+def batch_nbytes(b)->int:
+    "Bytes held by the tensors of batch `b` (nested lists and tuples of tensors)"
+    if isinstance(b, Tensor): return b.numel()*b.element_size()
+    return sum(batch_nbytes(o) for o in b) if isinstance(b, (list, tuple)) else 0
+
+class CachedDL(GetAttr):
+    "A `DataLoader` that replays its batches after the first full pass, while they take at most `max_mb` MB"
+    _default = 'dl'
+    def __init__(self,
+                 dl, # The loader to replay (unshuffled: a validation loader)
+                 max_mb:float=256., # Largest cache; beyond it every pass runs the loader
+                 tfm:Callable|None=None): # Applied to each batch before it is yielded and kept (e.g. moving it to a device)
+        self.dl, self.max_mb, self.tfm, self._cache, self._too_big = dl, max_mb, tfm, None, False
+    def __len__(self): return len(self.dl)
+    def __iter__(self):
+        if self._cache is not None: yield from self._cache; return
+        cache, nbytes = ([] if not self._too_big else None), 0
+        for b in self.dl:
+            if self.tfm is not None: b = self.tfm(b)
+            if cache is not None:
+                nbytes += batch_nbytes(b)
+                if nbytes <= self.max_mb*2**20: cache.append(b)
+                else: cache, self._too_big = None, True
+            yield b
+        self._cache = cache
+
 # %% ../nbs/01_core.ipynb #2c0c245c
 def _nesting():
     n = torch.autocast_increment_nesting(); torch.autocast_decrement_nesting()
@@ -119,55 +191,114 @@ def restore_process(state:dict): # A `process_state()` taken earlier
     if torch.get_num_threads() != state['threads']: torch.set_num_threads(state['threads'])
 
 # %% ../nbs/01_core.ipynb #bd607c27
-def after_failure(learn:Learner, # The Learner whose fit failed
-                  cbs=None, # The callbacks passed to that fit (fastai has already removed them from `learn`)
-                 ):
-    "Call `after_failure` of every callback of `learn` and of `cbs` that has one (each with its `learn` set), errors kept quiet"
-    for cb in list(learn.cbs) + [c for c in L(cbs) if isinstance(c, Callback) and c not in learn.cbs]:
-        f = getattr(type(cb), 'after_failure', None)
+class Tidy:
+    "Mixin for a `Callback`: `tidy()` runs when fastai takes the callback off its Learner (`remove_cb`), `learn` still set"
+    def tidy(self):
+        "Undo what this callback changed on the Learner in a fit that may have stopped anywhere; nothing when there is nothing to undo"
+    @property
+    def learn(self): return self.__dict__.get('learn')
+    @learn.setter
+    def learn(self, learn):
+        old = self.__dict__.get('learn')
+        if learn is None and old is not None: tidy_callbacks(old, [self])   # fastai's `remove_cb` sets `cb.learn = None` first
+        self.__dict__['learn'] = learn
+
+def tidy_callbacks(learn:Learner, # The Learner whose fit stopped
+                   cbs=None, # Callbacks to tidy (default: `learn`'s)
+                  ):
+    "Call `tidy` of every callback in `cbs` that has one (each with its `learn` set to `learn`), errors kept quiet"
+    for cb in L(ifnone(cbs, learn.cbs)):
+        f = getattr(type(cb), 'tidy', None)
         if f is None: continue
         old = cb.__dict__.get('learn')
         try:
             cb.__dict__['learn'] = learn
             f(cb)
-        except Exception as e: warnings.warn(f"{type(cb).__name__}.after_failure failed: {e!r}")
+        except Exception as e: warnings.warn(f"{type(cb).__name__}.tidy failed: {e!r}")
         finally: cb.__dict__['learn'] = old
 
-_fastai_fit = getattr(Learner.fit, '__wrapped__', Learner.fit)   # once, even if this module is reloaded
 
-class _FitCancelled(Callback):
+# %% ../nbs/01_core.ipynb #4e121c0e
+class FitCancelled(Callback):
     "Notes that fastai cancelled the fit it was added to (it called `after_cancel_fit`); one comparison per event"
     def __init__(self): self.seen = False
     def __call__(self, event_name):
         if event_name == 'after_cancel_fit': self.seen = True
 
-def _put_back(learn, modes, training, state):
-    for m, t in modes: m.training = t
-    learn.training = training
-    restore_process(state)
+def fit_state(learn:Learner)->tuple:
+    "What `restore_fit_state` puts back: each module's training mode, `learn.training`, `process_state()`"
+    return module_modes(learn.model), getattr(learn, 'training', False), process_state()
 
-@functools.wraps(_fastai_fit)
-def _guarded_fit(self, *args, **kwargs):
-    cbs = kwargs.get('cbs', args[3] if len(args) > 3 else None)
-    before = [(m, m.training) for m in self.model.modules()], self.training, process_state()
-    watch = _FitCancelled()
-    self.add_cb(watch)
-    try: res = _fastai_fit(self, *args, **kwargs)
-    except BaseException:
+def restore_fit_state(learn:Learner, # The Learner
+                      state:tuple): # A `fit_state(learn)` taken earlier
+    "Put back the modules' modes, `learn.training` and the process as `state` recorded them"
+    modes, training, process = state
+    restore_modes(modes)
+    learn.training = training
+    restore_process(process)
+
+def guarded(fit:Callable)->Callable:
+    "`fit` (a `Learner.fit`) that, whatever stops it, tidies its callbacks and puts back modes and process (`fit_state`)"
+    @functools.wraps(fit)
+    def guarded_fit(self, *args, **kwargs):
+        cbs = kwargs.get('cbs', args[3] if len(args) > 3 else None)
+        before, watch = fit_state(self), FitCancelled()
+        self.add_cb(watch)
+        try: res = fit(self, *args, **kwargs)
+        except BaseException:
+            self.remove_cb(watch)
+            tidy_callbacks(self, list(self.cbs) + [c for c in L(cbs) if isinstance(c, Callback) and c not in self.cbs])
+            restore_fit_state(self, before)
+            raise
         self.remove_cb(watch)
-        after_failure(self, cbs)
-        _put_back(self, *before)
-        raise
-    self.remove_cb(watch)
-    if watch.seen: _put_back(self, *before)   # fastai caught a CancelFitException: the fit stopped wherever it was
-    return res
-Learner.fit = _guarded_fit
+        if watch.seen: restore_fit_state(self, before)   # fastai caught a CancelFitException: the fit stopped wherever it was
+        return res
+    guarded_fit.fit_guard = guarded_fit   # `functools.wraps` copies it onto a later wrapper, where it names another function
+    return guarded_fit
+
+def is_fit_guard(f)->bool:
+    "Whether `f` is a function `guarded` made"
+    return getattr(f, 'fit_guard', None) is f
+
+
+# %% ../nbs/01_core.ipynb #98354807
+def _chain(f):
+    while f is not None:
+        yield f
+        f = getattr(f, '__wrapped__', None)
+
+def install_fit_guard()->Callable:
+    "Guard every Learner's fits: wrap `Learner.fit` as it is now (fastai's, or another library's wrapper) with `guarded`; once"
+    if not any(map(is_fit_guard, _chain(Learner.fit))): Learner.fit = guarded(Learner.fit)
+    return Learner.fit
+
+def uninstall_fit_guard()->bool:
+    "Undo `install_fit_guard`: `Learner.fit` is what it was before; whether there was a guard to remove"
+    f = Learner.fit
+    if is_fit_guard(f):
+        Learner.fit = f.__wrapped__
+        return True
+    check_arg(not any(map(is_fit_guard, _chain(f))), 'Learner.fit', f"{f.__module__}.{f.__qualname__}",
+              "the fit guard itself: another wrapper was installed after `install_fit_guard`; uninstall that one first")
+    return False
+
+@patch
+@contextlib.contextmanager
+def guard(self:Learner):
+    "Inside the block, this Learner's fits (also through `fit_one_cycle`, `fine_tune`, `lr_find`) are `guarded`"
+    had, old = 'fit' in self.__dict__, self.__dict__.get('fit')
+    self.fit = types.MethodType(guarded(type(self).fit), self)
+    try: yield self
+    finally:
+        if had: self.fit = old
+        else: del self.fit
+
 
 # %% ../nbs/01_core.ipynb #03f912c6
 from fastai.callback.schedule import LRFinder
 
-@patch   # a method of LRFinder: this module's `after_failure` function stays as it is
-def after_failure(self:LRFinder):
+@patch
+def tidy(self:LRFinder):
     "Whatever else stopped `lr_find` (an error, Ctrl-C): load the weights and optimizer it saved, as `after_fit` does"
     if 'tmp_d' in self.__dict__: self.after_fit()   # nothing was saved when the fit stopped before `before_fit`
 
@@ -200,7 +331,7 @@ def show_layers(model:nn.Module, # Any PyTorch model
                 colors:dict|None=None): # {tag: colour} (default `LAYER_COLORS`, then matplotlib's cycle)
     "The model's layers as a compact diagram, one box per leaf module in call order; marked layers coloured, with a legend"
     check_arg(isinstance(model, nn.Module), 'model', type(model).__name__, 'a torch nn.Module', TypeError)
-    check_arg(isinstance(per_row, int) and per_row > 0, 'per_row', per_row, 'a positive number of boxes')
+    check_arg(is_int_arg(per_row, 1), 'per_row', per_row, 'a positive number of boxes')
     leaves, marks = model_leaves(model), dict(marks or {})
     tags = {}
     for name, tag in marks.items():

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #db127f29
 from __future__ import annotations
-import functools, warnings
+import functools
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
@@ -261,8 +261,8 @@ def baseline_learner(dls:DataLoaders, # `DataLoaders` from `get_dls` (digits or 
                      **kwargs # Passed to `Learner` / `tabular_learner`
                     )->Learner:
     "A Learner with a plain MLP suited to `dls` and its usual loss and metric"
-    reg = dls.one_batch()[getattr(dls, 'n_inp', 1)].is_floating_point()   # the first target: later ones may be auxiliary
-    metrics = kwargs.pop('metrics', rmse if reg else accuracy)
+    regression = dls.one_batch()[getattr(dls, 'n_inp', 1)].is_floating_point()   # the first target: later ones may be auxiliary
+    metrics = kwargs.pop('metrics', rmse if regression else accuracy)
     if isinstance(dls, TabularDataLoaders):
         return tabular_learner(dls, layers=list(hidden), metrics=metrics,
                                config=tabular_config(use_bn=False, bn_cont=False, bn_final=False), **kwargs)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_fast.ipynb #fc0c86d6
 from __future__ import annotations
-import contextlib, functools, weakref
+import contextlib, functools
 import torch
 from torch import Tensor, nn
 from torch.distributions.beta import Beta

@@ -4,12 +4,12 @@
 
 # %% ../nbs/10_gap.ipynb #c3e7fa53
 from __future__ import annotations
-import contextlib, inspect, math, os, random, time, warnings
+import contextlib, inspect, math, time, warnings
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.core import TabularPandas
-from .core import check_arg, is_int_arg, is_num_arg, preserve_rng
+from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, Tidy, CachedDL, eval_mode
 from .rungs import active_remedies, data_kind, diagnosis, next_rung, loaded_types
 from .decode import decode_dl
 
@@ -137,7 +137,7 @@ def _num(v):
 _PHASE_KW = {k: v.default for k, v in inspect.signature(epoch_phase).parameters.items() if k not in ('train', 'valid')}
 
 @delegates(epoch_phase, but=['train', 'valid'])
-class GapMonitor(Callback):
+class GapMonitor(Tidy, Callback):
     "Record an honest train loss, the train/valid gap and a phase each epoch; diagnose at the end"
     order,run_valid,_only_train_loop = Recorder.order+5,True,True  # after the Recorder logs, before trackers (60)
     _stateattrs = ('_cache','_sub','_key','_best_state','_honest','_fitting')  # never pickled with an exported Learner
@@ -254,8 +254,8 @@ class GapMonitor(Callback):
         self._fitting = False
         if self.restore_best and self._best_state is not None: self.load_best()
 
-    def after_failure(self):
-        "Whatever else stopped the fit (an error, Ctrl-C: see `core.after_failure`): as `after_fit`, if this fit began"
+    def tidy(self):
+        "Whatever else stopped the fit (an error, Ctrl-C), when fastai takes this callback off or under `learn.guard()`: as `after_fit`, if this fit began"
         if self._fitting: self.after_fit()
 
 # %% ../nbs/10_gap.ipynb #59cdd444
@@ -269,28 +269,14 @@ def _loss_func(self:GapMonitor):
 
 @patch
 def _batches(self:GapMonitor):
-    "The honest subset's batches on the model's device, cached after the first pass when they fit in `cache_mb`"
-    if self._cache is not None: yield from self._cache; return
-    cache, nbytes, limit = [], 0, self.cache_mb*2**20
-    for b in self._sub:
-        b = self.learn._set_device(b)
-        if cache is not None:
-            nbytes += sum(t.numel()*t.element_size() for t in _tensors(b))
-            if nbytes <= limit: cache.append(b)
-            else: cache = None
-        yield b
-    self._cache = cache
-
-def _tensors(b):
-    if isinstance(b, Tensor): return [b]
-    if isinstance(b, (list, tuple)): return [t for o in b for t in _tensors(o)]
-    return []
+    "The honest subset's batches on the model's device, replayed after the first pass when they fit in `cache_mb`"
+    if self._cache is None: self._cache = CachedDL(self._sub, self.cache_mb, tfm=self.learn._set_device)
+    return iter(self._cache)
 
 @patch
 def _measure(self:GapMonitor):
     "Honest (loss, metric values) over the subset"
     learn, model = self.learn, self.learn.model
-    modes = [m.training for m in model.modules()]
     lf, mets = self._loss_func(), L(learn.metrics)
     ac = getattr(getattr(learn, 'mixed_precision', None), 'autocast', None)
     n_inp = getattr(learn.dls, 'n_inp', None)
@@ -300,8 +286,7 @@ def _measure(self:GapMonitor):
     total, count = 0., 0
     for m in mets: m.reset()
     try:
-        with preserve_rng(), torch.no_grad(), (ac if ac is not None else contextlib.nullcontext()):
-            model.eval()
+        with preserve_rng(), torch.no_grad(), eval_mode(model), (ac if ac is not None else contextlib.nullcontext()):
             if hasattr(model, 'reset'): model.reset()
             for b in self._batches():
                 i = ifnone(n_inp, 1 if len(b) == 1 else len(b)-1)
@@ -316,7 +301,6 @@ def _measure(self:GapMonitor):
                 view = _BatchView(learn, xb, yb, pred, loss)
                 for m in mets: m.accumulate(view)
     finally:
-        for m, mode in zip(model.modules(), modes): m.training = mode
         if hasattr(model, 'reset'): model.reset()
     vals = [_num(m.value) for m in mets]
     for m in mets: m.reset()

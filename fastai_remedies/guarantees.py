@@ -4,8 +4,8 @@
 
 # %% ../nbs/80_guarantees.ipynb #0bdc0c20
 from __future__ import annotations
-import functools, math, warnings
-import numpy as np, pandas as pd, torch
+import contextlib, functools, math, warnings
+import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
 from .core import process_state, quiet
@@ -19,8 +19,8 @@ from .ladder import RemedyLadder
 from .cli import gap_command
 
 # %% auto #0
-__all__ = ['nan', 'CALLBACKS', 'EVENTS', 'BadArg', 'bad_args', 'check_arguments', 'learner_state', 'Raise', 'interrupted_fit',
-           'check_interrupts']
+__all__ = ['nan', 'BATCH_EVENTS', 'CALLBACKS', 'EVENTS', 'BadArg', 'bad_args', 'check_arguments', 'forward_hooks',
+           'learner_state', 'RaiseAt', 'interrupted_fit', 'check_interrupts']
 
 # %% ../nbs/80_guarantees.ipynb #cde6df86
 class BadArg:
@@ -45,9 +45,9 @@ class BadArg:
 
 # %% ../nbs/80_guarantees.ipynb #fa99ca45
 @functools.lru_cache(None)
-def _digits(): return digits_dls(n_train=64, n_valid=64, bs=16)
+def _small_digits(): return digits_dls(n_train=64, n_valid=64, bs=16)
 
-def _learner(cbs=(), **kw): return Learner(_digits(), mlp(64, 10, hidden=(32,), flatten=True), cbs=list(cbs), **kw)
+def _learner(cbs=(), **kw): return Learner(_small_digits(), mlp(64, 10, hidden=(32,), flatten=True), cbs=list(cbs), **kw)
 
 def _fit(*cbs, **kw):
     learn = _learner(cbs, **kw)
@@ -74,7 +74,7 @@ def bad_args()->list:
         B('text_clas_dls', 'topics', ('types',), lambda: text_clas_dls(topics=('types',)), match='`topics` must be a list of at least two'),
         B('text_clas_dls', 'bs', 0, lambda: text_clas_dls(bs=0), match='`bs` must be an integer in 1..'),
         B('get_dls', 'valid_pct', 0.2, lambda: get_dls('digits', valid_pct=0.2), TypeError, "`valid_pct` must be left out for 'digits'"),
-        B('honest_dl', 'bs', 0, lambda: honest_dl(_digits(), bs=0), match='`bs` must be None or a positive integer'),
+        B('honest_dl', 'bs', 0, lambda: honest_dl(_small_digits(), bs=0), match='`bs` must be None or a positive integer'),
         B('GapMonitor', 'n_items', True, lambda: GapMonitor(n_items=True), match='`n_items` must be None or a positive integer'),
         B('GapMonitor', 'seed', 'a', lambda: GapMonitor(seed='a'), match='`seed` must be an integer in [0, 2**32)'),
         B('GapMonitor', 'seed', nan, lambda: GapMonitor(seed=nan), match='`seed` must be an integer in [0, 2**32)'),
@@ -93,7 +93,7 @@ def bad_args()->list:
         B('MixUp', 'labels', 'onehot', lambda: _fit(MixUp(labels='onehot')), TypeError, "`labels` must be used with a loss that takes class-probability targets"),
         B('MixUp', 'num_classes', 3, lambda: _fit(MixUp(labels='onehot', num_classes=3), loss_func=nn.CrossEntropyLoss()), match="`labels` must be class indices in 0..2"),
         B('MixUp', 'cbs', 'with fastai.callback.mixup.MixUp', lambda: _fit(MixUp(), _fastai_mixup()), match='`cbs` must hold one input-mixing callback'),
-        B('RemedyLadder', 'epochs', True, lambda: RemedyLadder(_digits(), epochs=True), match='`epochs` must be a positive integer'),
+        B('RemedyLadder', 'epochs', True, lambda: RemedyLadder(_small_digits(), epochs=True), match='`epochs` must be a positive integer'),
         B('gap_command (fastai-remedies gap)', 'lr', -1., lambda: gap_command(lr=-1.), match='`lr` (--lr) must be a positive finite number'),
         B('gap_command (fastai-remedies gap)', 'seed', 2**32, lambda: gap_command(seed=2**32), match='`seed` (--seed) must be an integer in [0, 2**32)'),
     ]
@@ -103,36 +103,57 @@ def check_arguments()->pd.DataFrame:
     return pd.DataFrame([b.run() for b in bad_args()])
 
 # %% ../nbs/80_guarantees.ipynb #0f0e09e5
-def _hooks(model):
+def forward_hooks(model:nn.Module)->list:
+    "(module name, hook id) of every forward hook and pre-hook on every module of `model`"
     return [(n, k) for n, m in model.named_modules()
             for d in (m._forward_hooks, m._forward_pre_hooks, getattr(m, '_forward_hooks_always_called', {})) for k in d]
 
-def learner_state(learn:Learner)->dict:
-    "What a failed fit must leave as it was: loss, callbacks, modules and their hooks and modes, `learn.training`, optimizer, process state"
+def learner_state(learn:Learner, # The Learner
+                  modes:bool=True, # Also the modules' modes, `learn.training` and the process state (what only the fit guard puts back)
+                 )->dict:
+    "What a failed fit must leave as it was: loss, callbacks, modules and their hooks, optimizer; with `modes`, also modes and process state"
     opt = learn.opt
-    return dict(loss_func=learn.loss_func, cbs=list(learn.cbs), modules=[id(m) for m in learn.model.modules()],
-                hooks=_hooks(learn.model), training=[m.training for m in learn.model.modules()],
-                learn_training=getattr(learn, 'training', None), opt=opt,
-                opt_params=None if opt is None else [[id(p) for p in ps] for ps in opt.param_lists], process=process_state())
+    res = dict(loss_func=learn.loss_func, cbs=list(learn.cbs), modules=[id(m) for m in learn.model.modules()],
+               hooks=forward_hooks(learn.model), opt=opt,
+               opt_params=None if opt is None else [[id(p) for p in ps] for ps in opt.param_lists])
+    if modes: res.update(training=[m.training for m in learn.model.modules()],
+                         learn_training=getattr(learn, 'training', None), process=process_state())
+    return res
 
-class Raise(Callback):
-    "Raise `exc` at event `at` of training batch `it` (order 95: after every callback of the package)"
-    order = 95
-    def __init__(self, exc:BaseException, at:str='after_pred', it:int=1): self.exc, self.at, self.it = exc, at, it
+BATCH_EVENTS = ('before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_backward', 'before_step', 'after_step', 'after_batch')
+
+class RaiseAt(Callback):
+    "Raise `exc` once, at event `at`: for a batch event, at batch `it` of training (of validation with `valid`)"
+    def __init__(self, exc:BaseException, # An exception (class or instance)
+                 at:str='after_pred', # The event
+                 it:int=1, # The batch, for a batch event
+                 order:int=95, # 95: after every callback of the package
+                 valid:bool=False): # For a batch event: a validation batch, not a training one
+        self.exc, self.at, self.it, self.order, self.valid, self.done = exc, at, it, order, valid, False
     def __getattr__(self, k):
         if k == self.at: return self._maybe
         return super().__getattr__(k)
     def _maybe(self):
-        if getattr(self, 'training', False) and self.iter == self.it: raise self.exc
+        if self.done or (self.at in BATCH_EVENTS and not (bool(getattr(self, 'training', False)) != self.valid and self.iter == self.it)): return
+        self.done = True
+        raise self.exc('stopped by RaiseAt') if isinstance(self.exc, type) else self.exc   # fastai's messages read `args[0]`
 
-def interrupted_fit(learn:Learner, exc:BaseException, at:str='after_pred', it:int=1)->bool:
-    "Fit `learn` for an epoch, stopped by `exc` at `at` of batch `it`; whether the Learner and the process are as before"
+def interrupted_fit(learn:Learner, # The Learner, its callbacks attached
+                    exc:BaseException, # What stops the fit
+                    at:str='after_pred', # At this event
+                    it:int=1, # Of this training batch
+                    guard:bool=False, # Fit under `learn.guard()`
+                   )->bool:
+    "Whether the Learner is as before after a fit stopped by `exc`: at once with modes and process under the guard; else once the next `validate` healed it"
     with quiet(learn):
-        before = learner_state(learn)
-        try: learn.fit(1, 1e-3, cbs=Raise(exc, at, it))
+        before = learner_state(learn, modes=guard)
+        try:
+            with (learn.guard() if guard else contextlib.nullcontext()): learn.fit(1, 1e-3, cbs=RaiseAt(exc, at, it))
         except BaseException as e:
             if e is not exc: raise
-        return learner_state(learn) == before
+        if not guard: learn.validate()   # the next use of the Learner: its `before_fit` heals what the stopped fit left
+        return learner_state(learn, modes=guard) == before
+
 
 # %% ../nbs/80_guarantees.ipynb #b3cd62ac
 CALLBACKS = {'MixUp': MixUp, 'CutMix': lambda: CutMix(mode='elem'), 'CutMixUp': lambda: CutMixUp(mode='pair'),
@@ -140,14 +161,17 @@ CALLBACKS = {'MixUp': MixUp, 'CutMix': lambda: CutMix(mode='elem'), 'CutMixUp': 
 EVENTS = ('before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_step', 'after_batch')
 
 def check_interrupts(events=EVENTS)->pd.DataFrame:
-    "Each callback of the package on a real fit stopped at each event by an exception, a cancel and Ctrl-C"
+    "Each callback of the package on a real fit stopped at each event by an exception, a cancel and Ctrl-C; without and with the guard"
     rows = []
     for name, make in CALLBACKS.items():
-        res = {}
-        for ename, exc in (('exception', RuntimeError('boom')), ('CancelFitException', CancelFitException()),
-                           ('KeyboardInterrupt', KeyboardInterrupt())):
-            learn = _learner([make()], metrics=accuracy)
-            learn.create_opt()
-            res[ename] = all(interrupted_fit(learn, exc, at) for at in events)
-        rows.append(dict(callback=name, **{f'{k}: exactly as before': v for k, v in res.items()}))
+        for guard in (False, True):
+            res = {}
+            for ename, exc in (('exception', RuntimeError('boom')), ('CancelFitException', CancelFitException()),
+                               ('KeyboardInterrupt', KeyboardInterrupt())):
+                learn = _learner([make()], metrics=accuracy)
+                learn.create_opt()
+                res[ename] = all(interrupted_fit(learn, exc, at, guard=guard) for at in events)
+            rows.append(dict(callback=name, path='learn.guard(): at once, modes and process too' if guard else
+                             'no guard: at the next use', **{f'{k}: as before': v for k, v in res.items()}))
     return pd.DataFrame(rows)
+

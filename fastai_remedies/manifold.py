@@ -4,7 +4,7 @@
 
 # %% ../nbs/21_manifold.ipynb #bb46be6f
 from __future__ import annotations
-import math, numbers, re, random
+import math, re, random
 import numpy as np, pandas as pd, torch
 from fastcore.all import *
 from fastai.basics import *
@@ -14,7 +14,6 @@ from .core import check_arg, is_int
 from .mix import MixCallback, MixPlan, draw_plan, add_mix
 from .fast import remove_forward_hooks
 from .pairing import Pairing, CMixup, Remix, IntraClass, class_counts   # where users imported them from
-import copy as _copy
 
 # %% auto #0
 __all__ = ['MixPoint', 'meaningless', 'auto_points', 'mix_points', 'mix_hidden', 'remove_mix_hooks', 'ManifoldMixup',

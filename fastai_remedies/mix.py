@@ -12,7 +12,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.schedule import SchedCos, SchedLin, SchedExp, SchedNo, combine_scheds
 import copy as _copy
-from .core import check_arg, is_int, is_int_arg
+from .core import check_arg, is_int, is_int_arg, Tidy
 from .pairing import Pairing
 from .fast import beta_draws, writable, PlainState
 
@@ -41,7 +41,7 @@ def check_sched(v, # A number or a schedule (function of the training progress i
             check_arg(ok(x), name, f"{v!r} (value {x} at pct={pct})", f"{expected} at every point of training")
     else: check_arg(isinstance(v, numbers.Real) and not isinstance(v, bool) and ok(float(v)), name, v, expected)
 
-def _check_common(alpha, prob, mode, partner, labels, label_smoothing, off_tail):
+def _check_mix_args(alpha, prob, mode, partner, labels, label_smoothing, off_tail):
     check_sched(alpha, 'alpha', lambda a: a > 0 and math.isfinite(a), "a number > 0 (λ ~ Beta(alpha, alpha))")
     check_sched(prob, 'prob', lambda p: 0 <= p <= 1, "a probability in [0, 1]")
     check_arg(mode in MIX_MODES, 'mode', mode, f"one of {MIX_MODES}")
@@ -258,7 +258,7 @@ def mix_losses(lf_none, # Loss returning per-item losses (reduction='none')
     return num.sum() / torch.lerp(w2.reshape(n, -1), w1.reshape(n, -1), W).sum()
 
 # %% ../nbs/20_mix.ipynb #10240a16
-class MixCallback(PlainState, Callback):
+class MixCallback(Tidy, PlainState, Callback):
     "Base of the input-level mixing callbacks: options, schedules, clean tail, labels and loss; subclasses draw the plan"
     order, run_valid = 90, False
     # per-batch state, set past fastai's check that an attribute does not shadow the Learner's (`PlainState`)
@@ -275,7 +275,7 @@ class MixCallback(PlainState, Callback):
                  off_tail:float=0, # Train without mixing at the end: an int ≥ 1 of epochs, or a fraction in (0, 1) of the fit
                  num_classes:int|None=None, # Classes for labels='onehot' (default: `dls.c`)
                  pairing:Pairing|None=None): # Who mixes with whom and label weights from the targets (C-Mixup, Remix, intra-class)
-        _check_common(alpha, prob, mode, partner, labels, label_smoothing, off_tail)
+        _check_mix_args(alpha, prob, mode, partner, labels, label_smoothing, off_tail)
         check_arg(pairing is None or isinstance(pairing, Pairing), 'pairing', pairing,
                   "None or a `Pairing` (e.g. `CMixup()`, `Remix()`, `IntraClass()` from fastai_remedies.pairing)")
         store_attr()
@@ -345,7 +345,7 @@ class MixCallback(PlainState, Callback):
             self.learn.yb = tuple(plan.mix(y, lead=1) for y in yb)   # CutMix on masks: paste the same box
         else:
             p = plan.perm.to(yb[0].device)
-            self._plan, self._y2 = plan, tuple(_plain(y)[p] for y in yb)
+            self._plan, self._y2 = plan, tuple(_untyped(y)[p] for y in yb)
 
     def _soft(self, y, mode):
         "Float targets for interpolation: one-hot for 'onehot', smoothed when `label_smoothing`"
@@ -374,7 +374,7 @@ class MixCallback(PlainState, Callback):
         "The mixed loss; restores the Learner's loss first, whatever happens"
         lf, self.learn.loss_func, self._orig_lf = self._orig_lf, self._orig_lf, None
         plan, self._plan = self._plan, None
-        y1, pred = tuple(_plain(y) for y in yb), _plain(pred)   # fastai's tensor subclasses cost ~0.1 ms per op here
+        y1, pred = tuple(_untyped(y) for y in yb), _untyped(pred)   # fastai's tensor subclasses cost ~0.1 ms per op here
         if plan.scalar is not None and plan.cut is Cut.NONE and plan.how is not None and not self.label_smoothing and \
            getattr(lf, 'reduction', 'mean') in ('mean', 'sum'):
             # one λ and a permutation: the λ-mix of the two reduced losses is the reduced mix (the partners' targets are the
@@ -400,11 +400,11 @@ class MixCallback(PlainState, Callback):
     def after_fit(self):
         "Nothing of this fit is kept (the callback pickles small with `learn.export`)"
         self._restore(); self._clear()
-    def after_failure(self):
-        "Whatever else stopped the fit (an exception, Ctrl-C: see `core.after_failure`): as `after_fit`"
+    def tidy(self):
+        "Whatever else stopped the fit (an exception, Ctrl-C), when fastai takes this callback off (see `core.Tidy`): as `after_fit`"
         self.after_fit()
 
-def _plain(t):
+def _untyped(t):
     "`t` as a plain `torch.Tensor` (fastai's `TensorBase` subclasses dispatch every op through `__torch_function__`)"
     return t.as_subclass(Tensor) if isinstance(t, Tensor) and type(t) is not Tensor else t
 

@@ -11,18 +11,18 @@ from fastai.basics import *
 from fastai.tabular.core import TabularPandas, ReadTabBatch
 from fastai.tabular.data import TabularDataLoaders
 from torch.nn import functional as F
-from .core import check_arg, preserve_rng, copy_model, quiet, torch_threads
+from .core import check_arg, is_int_arg, preserve_rng, copy_model, quiet, torch_threads, eval_mode, CachedDL, learner_like
 from .gap import GapMonitor, split_view, honest_dl
 from .decode import decode_once
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
 __all__ = ['CURVE_METHOD', 'CALIBRATION_FORMAT', 'CALIBRATION_FILE', 'LADDER_FRACS', 'train_view', 'train_targets',
-           'nested_subsets', 'subset_dls', 'CachedDL', 'learning_curve', 'fit_curve', 'higher_is_better',
-           'metric_error', 'curve_forecast', 'calibration_path', 'load_calibration', 'calibrated_q',
-           'calibrated_interval', 'BestEpoch', 'chance_loss', 'DataValue', 'check_fracs', 'data_value', 'fresh_model',
-           'seed_group_check', 'ladder_note', 'row_hashes', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss',
-           'AuxTasks', 'AuxLoss', 'ReadTabAux', 'tabular_aux_dls']
+           'nested_subsets', 'subset_dls', 'learning_curve', 'fit_curve', 'higher_is_better', 'metric_error',
+           'curve_forecast', 'calibration_path', 'load_calibration', 'calibrated_q', 'calibrated_interval', 'BestEpoch',
+           'chance_loss', 'DataValue', 'check_fracs', 'data_value', 'fresh_model', 'seed_group_check', 'ladder_note',
+           'row_hashes', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks', 'AuxLoss', 'ReadTabAux',
+           'tabular_aux_dls']
 
 # %% ../nbs/15_more_data.ipynb #dfb60cc2
 def train_view(ds, # A training dataset (`dls.train_ds`)
@@ -60,30 +60,6 @@ def subset_dls(dls:DataLoaders, # The full `DataLoaders`
     tr = dls.train
     with preserve_rng(): dl = tr.new(train_view(tr.dataset, idxs), bs=min(tr.bs, len(idxs)))
     return type(dls)(dl, *dls.loaders[1:], path=dls.path, device=dls.device)
-
-# %% ../nbs/15_more_data.ipynb #3e24cb1d
-def _nbytes(b):
-    if isinstance(b, Tensor): return b.numel()*b.element_size()
-    return sum(_nbytes(o) for o in b) if isinstance(b, (list, tuple)) else 0
-
-class CachedDL(GetAttr):
-    "A `DataLoader` that replays its batches after the first full pass, while they take at most `max_mb` MB"
-    _default = 'dl'
-    def __init__(self,
-                 dl, # The loader to replay (unshuffled: a validation loader)
-                 max_mb:float=256.): # Largest cache; beyond it every pass runs the loader
-        self.dl, self.max_mb, self._cache, self._too_big = dl, max_mb, None, False
-    def __len__(self): return len(self.dl)
-    def __iter__(self):
-        if self._cache is not None: yield from self._cache; return
-        cache, nbytes = ([] if not self._too_big else None), 0
-        for b in self.dl:
-            if cache is not None:
-                nbytes += _nbytes(b)
-                if nbytes <= self.max_mb*2**20: cache.append(b)
-                else: cache, self._too_big = None, True
-            yield b
-        self._cache = cache
 
 # %% ../nbs/15_more_data.ipynb #862a9978
 def learning_curve(n, a, b, c):
@@ -554,9 +530,7 @@ def data_value(self:Learner, **kwargs)->DataValue:
     model = copy_model(self.model)
     cbs = [cb for cb in self.cbs if not isinstance(cb, _DEFAULT_CBS + (GapMonitor,)) and type(cb).__name__ != 'ProgressCallback']
     def make(dls):
-        return Learner(dls, fresh_model(model), loss_func=self.loss_func, opt_func=self.opt_func, lr=self.lr,
-                       splitter=self.splitter, metrics=self.metrics, cbs=[_copy.copy(cb) for cb in cbs], wd=self.wd,
-                       wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
+        return learner_like(self, dls, fresh_model(model), metrics=self.metrics, cbs=[_copy.copy(cb) for cb in cbs])
     return data_value(make, self.dls, **kwargs)
 
 # %% ../nbs/15_more_data.ipynb #b8ee4aa5
@@ -642,14 +616,9 @@ def check_unlabelled(hashes:list, # `row_hashes` of the unlabelled items
 # %% ../nbs/15_more_data.ipynb #b608362d
 def _probs(model, xb):
     "Class probabilities of `model` for inputs `xb`: eval mode, no gradient, the model's modes restored"
-    modes = [m.training for m in model.modules()]
-    try:
-        with torch.no_grad():
-            model.eval()
-            out = model(*xb)
-            return F.softmax((out[0] if is_listy(out) else out).float(), dim=-1)
-    finally:
-        for m, mode in zip(model.modules(), modes): m.training = mode
+    with torch.no_grad(), eval_mode(model):
+        out = model(*xb)
+        return F.softmax((out[0] if is_listy(out) else out).float(), dim=-1)
 
 class PseudoLabel(Callback):
     "Train on a teacher's confident predictions for unlabelled items, beside the labelled batches"
@@ -666,7 +635,7 @@ class PseudoLabel(Callback):
         check_arg(isinstance(thresh, (int, float)) and 0 <= thresh < 1, 'thresh', thresh, 'a probability in [0, 1)')
         check_arg(isinstance(weight, (int, float)) and weight >= 0, 'weight', weight, 'a number >= 0')
         check_arg(isinstance(ramp, (int, float)) and 0 <= ramp <= 1, 'ramp', ramp, 'a fraction of training in [0, 1]')
-        check_arg(bs is None or (isinstance(bs, (int, np.integer)) and bs > 0), 'bs', bs, 'None or a positive integer')
+        check_arg(bs is None or (is_int_arg(bs, 1)), 'bs', bs, 'None or a positive integer')
         check_arg(teacher is None or isinstance(teacher, (Learner, nn.Module)), 'teacher', type(teacher).__name__,
                   'None, a Learner or an nn.Module')
         store_attr('items,teacher,thresh,weight,soft,ramp,bs')
@@ -808,7 +777,7 @@ def add_aux(self:Learner,
             names=None): # Task names for the Recorder (default aux0, aux1, …)
     "Add auxiliary heads, the multi-task loss and per-task valid losses to the Learner; batches carry the auxiliary targets in `yb[1:]`"
     dims = list(dims) if is_listy(dims) else [dims]
-    for d in dims: check_arg(isinstance(d, (int, np.integer)) and d > 0, 'dims', dims, 'positive output sizes, one per auxiliary target')
+    for d in dims: check_arg(is_int_arg(d, 1), 'dims', dims, 'positive output sizes, one per auxiliary target')
     weights = list(weights) if is_listy(weights) else [weights]*len(dims)
     check_arg(len(weights) == len(dims) and all(isinstance(w, (int, float)) and w >= 0 for w in weights), 'weights', weights,
               f'{len(dims)} numbers >= 0 (one per auxiliary head)')

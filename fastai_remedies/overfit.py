@@ -8,7 +8,7 @@ import math
 import numpy as np
 from fastcore.all import *
 from fastai.basics import *
-from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, copy_model, one_process
+from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, copy_model, one_process, learner_like
 from .gap import honest_dl
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
@@ -94,9 +94,7 @@ def overfit_check(self:Learner,
         dl_train = honest_dl(self.dls, n_items, seed, bs=bs, shuffle=True)
         model = copy_model(self.model)
         cbs = [_copy.copy(cb) for cb in self.cbs if type(cb).__name__ in _STRUCTURAL_CBS]
-        learn = Learner(DataLoaders(dl_train, dl_eval, device=getattr(self.dls, 'device', None)), model,
-                        loss_func=self.loss_func, opt_func=self.opt_func, lr=lr, splitter=self.splitter, cbs=cbs,
-                        wd=self.wd, wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
+        learn = learner_like(self, DataLoaders(dl_train, dl_eval, device=getattr(self.dls, 'device', None)), model, lr=lr, cbs=cbs)
         stop = _StopBelow(math.inf, patience)
         with learn.no_bar(), learn.no_logging(), one_process():
             first = _float(learn.validate()[0])

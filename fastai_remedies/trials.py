@@ -11,7 +11,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastprogress.fastprogress import progress_bar
 from . import __version__
-from .core import check_arg, preserve_rng, one_process, quiet, torch_threads
+from .core import check_arg, preserve_rng, one_process, quiet, torch_threads, writable_dir
 from .data import get_dls, baseline_learner
 from .gap import GapMonitor, valid_view
 from .decode import decode_once
@@ -293,12 +293,7 @@ def run_trials(trials:list, # `Trial`s
 class TrialCache:
     "Trial results on disk, one JSON file each: a stopped run, restarted, retrains nothing that finished"
     def __init__(self, path): # A folder (created if needed); it must be writable
-        path = Path(path)
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path): pass
-        except OSError as e:
-            raise ValueError(f"`cache_dir` must be a folder that can be written; got {str(path)!r}: {e.strerror or e}") from None
+        path = writable_dir(path, 'cache_dir')
         self.path, self.ignored, self.hits = path, [], 0
 
     def file(self, trial:Trial)->Path:

@@ -1,5 +1,5 @@
 "The installed `fastai-remedies` console script, run as a user runs it: a real process, real training, real files."
-import json, os, subprocess, sys, sysconfig
+import json, os, subprocess, sysconfig
 from pathlib import Path
 import pytest
 from fastai_remedies.rungs import RUNGS, RUNG_NAMES   # the ladder's registry (it imports no fastai)

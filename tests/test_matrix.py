@@ -11,17 +11,17 @@ import contextlib, functools, math, os, sys, warnings
 import pytest, torch, torch.nn as nn
 from fastai.basics import Learner, Callback, CancelFitException, accuracy, set_seed, load_learner
 from fastai.text.all import TextDataLoaders
-from fastai_remedies.data import digits_dls, text_clas_dls, mlp
+from fastai_remedies.data import text_clas_dls, mlp
 from fastai_remedies.gap import GapMonitor
 from fastai_remedies.overfit import OverfitCheck  # and `Learner.overfit_check` (rung 0's own module)
 from fastai_remedies.mix import MixUp, CutMix, CutMixUp
 from fastai_remedies.manifold import ManifoldMixup, OutputMixup
 from fastai_remedies.arch import remedy_learner
 from fastai_remedies.awd import awd_classifier_learner
+from conftest import small_digits, RaiseAt, learner_state
 warnings.filterwarnings('ignore')
 
-@functools.lru_cache(None)
-def _digits(): return digits_dls(n_train=64, n_valid=64, bs=16)
+def _digits(): return small_digits(64, 64)
 @functools.lru_cache(None)
 def _text(): return text_clas_dls(bs=16)
 
@@ -189,31 +189,18 @@ def cuda_skip_reason(row, col):
     if col == 'channels_last (CUDA)' and not _is_image_row(row): return 'channels_last: a text row (no images, no 4-D weights)'
     return None
 
-class _Boom(Callback):
-    "Raise `exc` in `at` at the second training batch"
-    def __init__(self, exc, at='after_batch'): self.exc, self.at = exc, at
-    def __getattr__(self, k):
-        if k == self.at: return self._maybe
-        return super().__getattr__(k)
-    def _maybe(self):
-        if self.training and self.iter == 1: self.fired = True; raise self.exc
-
-def _snapshot(learn):
-    return (learn.loss_func, list(learn.cbs), [id(m) for m in learn.model.modules()],
-            sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in learn.model.modules()), learn.opt)
-
 def _failure(exc, at):
     @_quiet
     def col(learn, tmp):
         learn.create_opt()
-        before = _snapshot(learn)
-        boom = _Boom(exc, at)
+        before = learner_state(learn, modes=False)
+        boom = RaiseAt(exc, at, it=1, order=0)
         if isinstance(exc, CancelFitException): learn.fit(1, 1e-3, cbs=boom)   # fit's own way to stop: no error comes out
         else:
             with pytest.raises(type(exc)) as info: learn.fit(1, 1e-3, cbs=boom)
             assert info.value is exc, info.value   # the very exception raised, not another error on the way out
-        assert getattr(boom, 'fired', False)
-        assert _snapshot(learn) == before
+        assert boom.done
+        assert learner_state(learn, modes=False) == before
     return col
 
 COLS = {'fit': c_fit, 'fit_one_cycle': c_fit_one_cycle, 'fine_tune': c_fine_tune, 'lr_find+fit': c_lr_find_then_fit,

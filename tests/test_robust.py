@@ -2,59 +2,42 @@
 
 One test per numbered case of the issue (each written to fail before its fix), and the property test that interrupts a
 fit at a random event with a random exception for every callback of the package, alone and combined."""
-import functools, math, warnings
+import contextlib, math, tempfile, warnings
 import pytest, torch, torch.nn as nn
-from fastai.basics import Learner, Callback, CancelFitException, CancelBatchException, accuracy, set_seed, load_learner
-from fastai_remedies.core import process_state
+import fastai.learner
+from fastai.basics import Learner, Callback, CancelFitException, accuracy, set_seed, load_learner
 from fastai_remedies.data import digits_dls, mlp
 from fastai_remedies.gap import GapMonitor
 from fastai_remedies.mix import MixUp, CutMix, CutMixUp
 from fastai_remedies.manifold import ManifoldMixup, OutputMixup
+from conftest import small_digits as _digits, mlp_learner as _learner, RaiseAt, learner_state, forward_hooks as hooks
 warnings.filterwarnings('ignore')
-
-@functools.lru_cache(None)
-def _digits(): return digits_dls(n_train=48, n_valid=32, bs=16)
 
 MIXERS = {'MixUp': MixUp, 'CutMix': lambda: CutMix(mode='elem'), 'CutMixUp': lambda: CutMixUp(mode='pair'),
           'ManifoldMixup': ManifoldMixup, 'OutputMixup': OutputMixup}
 
-class Stop(Callback):
-    "Raise `exc` in event `at` of training batch `it` (order 95: after every callback of the package)"
-    order = 95
-    def __init__(self, exc, at='after_pred', it=2): self.exc, self.at, self.it = exc, at, it
-    def __getattr__(self, k):
-        if k == self.at: return self._maybe
-        return super().__getattr__(k)
-    def _maybe(self):
-        if self.training and self.iter == self.it: raise self.exc('stopped by the test')
+def guarded(learn, guard:bool):
+    "`learn.guard()` when `guard`, else nothing"
+    return learn.guard() if guard else contextlib.nullcontext()
 
-def hooks(model):
-    "Every forward hook and pre-hook on every module of `model`"
-    return [(n, k) for n, m in model.named_modules()
-            for d in (m._forward_hooks, m._forward_pre_hooks, getattr(m, '_forward_hooks_always_called', {})) for k in d]
-
-def snapshot(learn):
-    "What must be exactly as before a failed fit"
-    opt = learn.opt
-    return dict(loss_func=learn.loss_func, cbs=list(learn.cbs), modules=[id(m) for m in learn.model.modules()],
-                hooks=hooks(learn.model), training=[m.training for m in learn.model.modules()], opt=opt,
-                opt_params=None if opt is None else [[id(p) for p in ps] for ps in opt.param_lists],
-                opt_hypers=None if opt is None else [dict(h) for h in opt.hypers], process=process_state())
-
-def _learner(cbs=()): return Learner(_digits(), mlp(64, 10, hidden=(32,), flatten=True), metrics=accuracy, cbs=list(cbs))
+def test_importing_the_package_leaves_fastai_fit_alone():
+    assert Learner.fit is fastai.learner.Learner.fit and not hasattr(Learner.fit, 'fit_guard')
 
 # 1. a later callback raising in after_pred (the mixer has already handed the Learner its mixed loss)
+@pytest.mark.parametrize('guard', [False, True], ids=['no-guard', 'guard'])
 @pytest.mark.parametrize('exc', [KeyboardInterrupt, RuntimeError])
 @pytest.mark.parametrize('attached', [False, True], ids=['fit-cbs', 'learner-cbs'])
 @pytest.mark.parametrize('mixer', list(MIXERS))
-def test_1_later_callback_raises_in_after_pred(mixer, attached, exc):
+def test_1_later_callback_raises_in_after_pred(mixer, attached, exc, guard):
     set_seed(0)
     learn = _learner()
-    lf, cbs = learn.loss_func, [MIXERS[mixer](), Stop(exc)]
+    lf, cbs = learn.loss_func, [MIXERS[mixer](), RaiseAt(exc, 'after_pred', 2)]
     if attached: learn.add_cbs(cbs)
-    with learn.no_bar(), learn.no_logging(), pytest.raises(exc): learn.fit(1, 1e-3, cbs=None if attached else cbs)
-    assert learn.loss_func is lf
+    with learn.no_bar(), learn.no_logging(), guarded(learn, guard), pytest.raises(exc): learn.fit(1, 1e-3, cbs=None if attached else cbs)
     if attached: learn.remove_cb(cbs[1])
+    if attached and not guard:   # the mixer is still the Learner's: the next use heals (its `before_fit`)
+        with learn.no_bar(): learn.validate()
+    assert learn.loss_func is lf
     with learn.no_bar(): assert all(math.isfinite(v) for v in learn.validate())
 
 # 2. Ctrl-C inside the forward pass (PyTorch's always-called hooks do not run for a KeyboardInterrupt)
@@ -67,13 +50,18 @@ class Interrupter(nn.Module):
             if self.n == self.at: raise KeyboardInterrupt
         return x
 
+@pytest.mark.parametrize('how', ['fit-cbs', 'learner-cbs+next-use', 'learner-cbs+guard'])
 @pytest.mark.parametrize('mixer', ['ManifoldMixup', 'OutputMixup'])
-def test_2_ctrl_c_in_forward_leaves_no_hook_nor_plan(mixer, tmp_path):
+def test_2_ctrl_c_in_forward_leaves_no_hook_nor_plan(mixer, how, tmp_path):
     set_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), Interrupter(), nn.Linear(32, 10))
     cb = MIXERS[mixer]()
-    learn = Learner(_digits(), model, metrics=accuracy, cbs=cb)
-    with learn.no_bar(), learn.no_logging(), pytest.raises(KeyboardInterrupt): learn.fit(1, 1e-3)
+    attached = how != 'fit-cbs'
+    learn = Learner(_digits(), model, metrics=accuracy, cbs=cb if attached else None)
+    with learn.no_bar(), learn.no_logging(), guarded(learn, how.endswith('guard')), pytest.raises(KeyboardInterrupt):
+        learn.fit(1, 1e-3, cbs=None if attached else cb)
+    if how == 'learner-cbs+next-use':
+        with learn.no_bar(): learn.get_preds()
     assert hooks(model) == [] and cb._pending is None and cb._handles == [] and cb._plan is None
     x = learn.dls.one_batch()[0]
     model.train()
@@ -83,7 +71,7 @@ def test_2_ctrl_c_in_forward_leaves_no_hook_nor_plan(mixer, tmp_path):
     assert hooks(load_learner(tmp_path/'l.pkl').model) == []
 
 # 3. the CLI: Ctrl-C anywhere gives exit code 130, one line naming what was kept; files are whole and of this run only
-import os, json, signal, subprocess, sys, sysconfig, time
+import os, json, signal, subprocess, sysconfig, time
 from pathlib import Path
 from fastai_remedies import cli
 
@@ -243,47 +231,96 @@ def test_8_bad_argument_registry(case):
     row = case.run()
     assert row['as_expected'], row
 
-# How to hold it: interrupt a fit at a random event with a random exception, every callback alone and combined
+# How to hold it: interrupt a fit at a random event with a random exception, every callback alone and combined — without
+# any guard (the package's callbacks on their own: at once when given to the fit, at the next use when attached to the
+# Learner), and under `learn.guard()` (at once, modes and process state too)
 from hypothesis import given, settings, strategies as st, HealthCheck
-from fastai_remedies.guarantees import CALLBACKS, learner_state
+from conftest import CALLBACKS, BATCH_EVENTS
 from fastai_remedies.core import quiet
 
 class UserError(Exception): "An exception class of the user's own"
 EXCEPTIONS = [lambda: RuntimeError('boom'), lambda: ValueError('bad'), lambda: TypeError('type'), lambda: AssertionError('assert'),
               lambda: UserError('mine'), lambda: ZeroDivisionError('zero'), CancelFitException, KeyboardInterrupt]
-BATCH_EVENTS = ['before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_backward', 'before_step', 'after_step', 'after_batch']
+BATCH_EVENTS = list(BATCH_EVENTS)
 FIT_EVENTS = ['before_fit', 'before_epoch', 'before_train']
 MIXING = [k for k in CALLBACKS if k != 'GapMonitor']
 COMBOS = [(k,) for k in CALLBACKS] + [(k, 'GapMonitor') for k in MIXING]   # one input/hidden mixer at most per fit
 
-class RaiseAt(Callback):
-    "Raise `exc` at `at` (of training batch `it` for batch events); `order` before or after the package's callbacks"
-    def __init__(self, exc, at, it, order): self.exc, self.at, self.it, self.order, self.done = exc, at, it, order, False
-    def __getattr__(self, k):
-        if k == self.at: return self._maybe
-        return super().__getattr__(k)
-    def _maybe(self):
-        if self.done or (self.at in BATCH_EVENTS and not (self.training and self.iter == self.it)): return
-        self.done = True
-        raise self.exc
+def _predict(learn): learn.predict(learn.dls.valid_ds[0][0])
+NEXT_USES = {'validate': lambda learn: learn.validate(), 'get_preds': lambda learn: learn.get_preds(), 'predict': _predict}
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(combo=st.sampled_from(COMBOS), at=st.sampled_from(FIT_EVENTS + BATCH_EVENTS), it=st.integers(0, 2),
-       exc=st.sampled_from(EXCEPTIONS), order=st.sampled_from([-5, 50, 95]), attached=st.booleans())
-def test_interrupt_anywhere_leaves_learner_as_before(combo, at, it, exc, order, attached):
+def _diff(before, after): return {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+
+def _interrupted(combo, at, it, exc, order, attached, guard):
+    "A Learner with the package's callbacks `combo` (attached, or given to the fit) and its state before a fit that `RaiseAt` stopped"
     cbs = [CALLBACKS[k]() for k in combo]
     learn = _learner(cbs if attached else [])
     learn.create_opt()
     stop = RaiseAt(exc(), at, it, order)
-    with quiet(learn):
-        before = learner_state(learn)
-        try: learn.fit(1, 1e-3, cbs=[stop] + ([] if attached else cbs))
+    with quiet(learn):   # (which takes fastai's progress bar off for its block, and puts a new one back after)
+        before = learner_state(learn, modes=guard)
+        try:
+            with guarded(learn, guard): learn.fit(1, 1e-3, cbs=[stop] + ([] if attached else cbs))
         except BaseException as e:
             assert e is stop.exc or isinstance(e, type(stop.exc))
-        assert stop.done   # 48 training items, batches of 16: every drawn event and batch is reached
-        after = learner_state(learn)
-    assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
-    with learn.no_bar(): assert all(math.isfinite(v) for v in learn.validate())   # and the Learner still works
+    assert stop.done   # 48 training items, batches of 16: every drawn event and batch is reached
+    return learn, before
+
+def _exported_is_clean(learn):
+    "Export and load: the loaded Learner has no hook and the same kind of loss"
+    with tempfile.TemporaryDirectory() as d:
+        learn.export(f'{d}/l.pkl')
+        back = load_learner(f'{d}/l.pkl')
+    return hooks(back.model) == [] and type(back.loss_func) is type(learn.loss_func)
+
+@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(combo=st.sampled_from(COMBOS), at=st.sampled_from(FIT_EVENTS + BATCH_EVENTS), it=st.integers(0, 2),
+       exc=st.sampled_from(EXCEPTIONS), order=st.sampled_from([-5, 50, 95]), attached=st.booleans(),
+       use=st.sampled_from(list(NEXT_USES)))
+def test_interrupt_anywhere_leaves_learner_as_before(combo, at, it, exc, order, attached, use):
+    "No guard: fastai's own `Learner.fit`; the package's callbacks alone keep the Learner as before"
+    assert Learner.fit is fastai.learner.Learner.fit
+    learn, before = _interrupted(combo, at, it, exc, order, attached, guard=False)
+    with quiet(learn):
+        if not attached:   # fastai took the callbacks off however the fit ended, and they tidied then
+            assert learner_state(learn, modes=False) == before, _diff(before, learner_state(learn, modes=False))
+        NEXT_USES[use](learn)   # the next use: `before_fit` heals what an attached callback left
+        after = learner_state(learn, modes=False)
+        assert after == before, _diff(before, after)
+        assert _exported_is_clean(learn)   # (last: fastai's `export` makes a new optimizer)
+        assert all(math.isfinite(v) for v in learn.validate())   # and the Learner still works
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(combo=st.sampled_from(COMBOS), at=st.sampled_from(FIT_EVENTS + BATCH_EVENTS), it=st.integers(0, 2),
+       exc=st.sampled_from(EXCEPTIONS), order=st.sampled_from([-5, 50, 95]), attached=st.booleans())
+def test_interrupt_anywhere_under_the_guard(combo, at, it, exc, order, attached):
+    "`learn.guard()`: at once, the modules' modes, `learn.training` and the process state as before too"
+    learn, before = _interrupted(combo, at, it, exc, order, attached, guard=True)
+    with quiet(learn): after = learner_state(learn)
+    assert after == before, _diff(before, after)
+    assert Learner.fit is fastai.learner.Learner.fit and 'fit' not in learn.__dict__   # nothing of the guard is left
+
+# not `before_fit`: an exception there, inside `validate`/`get_preds`, leaves fastai's `learn.lock` held (fastcore's
+# `ContextManagers.__enter__` has entered the lock when the Learner's own `__enter__` raises, and nothing exits it), so
+# the next `validate` waits forever — fastai's, whoever raises; noted for the lead
+VALID_AT = ['before_validate', 'before_batch', 'after_pred', 'after_loss', 'after_batch', 'after_validate']
+@pytest.mark.parametrize('exc', [lambda: RuntimeError('boom'), KeyboardInterrupt], ids=['error', 'ctrl-c'])
+@pytest.mark.parametrize('use', list(NEXT_USES))
+@pytest.mark.parametrize('name', list(CALLBACKS))
+def test_interrupted_validate_get_preds_predict(name, use, exc):
+    "Stopped inside `validate`, `get_preds` or `predict`: fastai calls `after_fit` however they end, so the Learner is as before at once"
+    learn = _learner([CALLBACKS[name]()])
+    with quiet(learn): learn.fit(1, 1e-3)
+    for at in VALID_AT:
+        stop = RaiseAt(exc(), at, 0, 95, valid=True)
+        with quiet(learn):
+            before = learner_state(learn, modes=False)
+            learn.add_cb(stop)
+            try: NEXT_USES[use](learn)
+            except BaseException as e: assert e is stop.exc
+            learn.remove_cb(stop)
+            assert stop.done, at
+            assert learner_state(learn, modes=False) == before, at
 
 # Rung 1's callbacks (issue 15), stopped at every event by an exception, a cancel and Ctrl-C: the Learner as before
 import sklearn.datasets, numpy as np
@@ -307,18 +344,20 @@ def _aux_learner():
                                       (_aux_learner, lambda: RuntimeError('boom')), (_aux_learner, KeyboardInterrupt),
                                       (_aux_learner, CancelFitException)],
                          ids=['PseudoLabel-error', 'PseudoLabel-ctrl-c', 'PseudoLabel-cancel', 'AuxTasks-error', 'AuxTasks-ctrl-c', 'AuxTasks-cancel'])
-def test_rung1_callbacks_interrupted_at_every_event(make, exc):
+@pytest.mark.parametrize('guard', [False, True], ids=['no-guard', 'guard'])
+def test_rung1_callbacks_interrupted_at_every_event(make, exc, guard):
     learn = make()
     learn.create_opt()
     for at in FIT_EVENTS + BATCH_EVENTS:
         stop = RaiseAt(exc(), at, 1, 95)
         learn.model.eval()   # start as any `validate()` leaves it, so that a fit changing the modes is seen
         with quiet(learn):
-            before = learner_state(learn)
-            try: learn.fit(1, 1e-3, cbs=stop)
+            before = learner_state(learn, modes=guard)
+            try:
+                with guarded(learn, guard): learn.fit(1, 1e-3, cbs=stop)
             except BaseException as e: assert e is stop.exc
             assert stop.done, at
-            assert learner_state(learn) == before, at
+            assert learner_state(learn, modes=guard) == before, at
             assert all(math.isfinite(v) for v in learn.validate()), at   # and the Learner still validates
     with quiet(learn): learn.fit(1, 1e-3, cbs=GapMonitor())   # a clean fit, GapMonitor's honest pass included
     assert all(math.isfinite(v) for v in learn.validate())
@@ -330,18 +369,20 @@ from fastai_remedies.arch import TrainLabelSmoothing
 VALID_EVENTS = ['before_validate', 'after_validate']
 
 @pytest.mark.parametrize('exc', [lambda: RuntimeError('boom'), KeyboardInterrupt, CancelFitException], ids=['error', 'ctrl-c', 'cancel'])
-def test_train_label_smoothing_interrupted_at_every_event(exc):
+@pytest.mark.parametrize('guard', [False, True], ids=['no-guard', 'guard'])
+def test_train_label_smoothing_interrupted_at_every_event(exc, guard):
     learn = Learner(_digits(), mlp(64, 10, hidden=(32,), flatten=True), loss_func=TrainLabelSmoothing(eps=0.1), metrics=accuracy)
     learn.create_opt()
     for at in FIT_EVENTS + BATCH_EVENTS + VALID_EVENTS:
         stop = RaiseAt(exc(), at, 1, 95)
         learn.model.eval()
         with quiet(learn):
-            before = learner_state(learn)
-            try: learn.fit(1, 1e-3, cbs=[stop, MixUp(), GapMonitor()])
+            before = learner_state(learn, modes=guard)
+            try:
+                with guarded(learn, guard): learn.fit(1, 1e-3, cbs=[stop, MixUp(), GapMonitor()])
             except BaseException as e: assert e is stop.exc
             assert stop.done, at
-            assert learner_state(learn) == before, at
+            assert learner_state(learn, modes=guard) == before, at
             assert type(learn.loss_func) is TrainLabelSmoothing and learn.loss_func.func.eps == 0.1, at
             assert all(math.isfinite(v) for v in learn.validate()), at
 
