@@ -292,6 +292,10 @@ def _check_ladder_args(dls, model, smaller, rungs, epochs, lr, keep_tol, candida
     check_arg(recipe is None or model is None and smaller is None, 'model', type(model).__name__, 'None when `recipe` is given')
     check_arg(isinstance(overfit_check, (bool, dict)), 'overfit_check', overfit_check,
               'True, False (skip the gate) or a dict of `Learner.overfit_check` settings', TypeError)
+    if isinstance(overfit_check, dict):
+        known = set(inspect.signature(Learner.overfit_check).parameters) - {'self'}
+        check_arg(set(overfit_check) <= known, 'overfit_check', sorted(set(overfit_check) - known),
+                  f"a dict of `Learner.overfit_check` settings among {sorted(known)}", TypeError)
     rungs = [rungs] if isinstance(rungs, str) else list(rungs)
     for r in rungs: check_arg(r in RUNG_NAMES, 'rungs', r, f"rung names from {RUNG_NAMES}")
     check_arg(len(rungs) > 0, 'rungs', rungs, 'at least one rung')
@@ -545,6 +549,8 @@ def run(self:RemedyLadder)->LadderResult:
     return res
 
 # %% ../nbs/50_ladder.ipynb #1f113b7a
+def _pm(m, h, fmt='.4f'): return f"{m:{fmt}} ± {h:{fmt}}" if math.isfinite(h) else f"{m:{fmt}}"
+
 @patch
 def finish(self:LadderResult):
     "The final recipe's summary over the first seeds; with a test set, its test figures and the paired test difference to the baseline"
@@ -610,8 +616,6 @@ def remedy_ladder(self:Learner, **kwargs)->LadderResult: # `RemedyLadder.from_le
     return RemedyLadder.from_learner(self, **kwargs).run()
 
 # %% ../nbs/50_ladder.ipynb #e7c6fc88
-def _pm(m, h, fmt='.4f'): return f"{m:{fmt}} ± {h:{fmt}}" if math.isfinite(h) else f"{m:{fmt}}"
-
 @patch(as_prop=True)
 def recommendation(self:LadderResult)->str:
     "What the ladder found and what to do next, in words"
