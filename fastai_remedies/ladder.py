@@ -26,7 +26,8 @@ from .trials import Trials, Trial, DataSpec, run_trial, recipe_key, check_test_s
 
 # %% auto #0
 __all__ = ['FITS', 'CANDIDATES', 'SKIPS', 'Step', 'redraw_weights', 'is_embedded', 'as_step', 'RecipeFactory', 'LadderContext',
-           'layer_counts', 'RemedyLadder', 'mix_candidates', 'LadderResult', 'awd_experiment', 'plot_awd_experiment']
+           'layer_counts', 'RemedyLadder', 'mix_candidates', 'LadderResult', 'trained', 'awd_experiment',
+           'plot_awd_experiment']
 
 # %% ../nbs/50_ladder.ipynb #1abe2016
 class Step:
@@ -578,7 +579,16 @@ def _test_sentence(res)->str:
             f"against the baseline's {_pm(t['baseline_test_loss'], t['baseline_test_loss_pm'])} on the same {t['n']} seeds: "
             f"paired difference {t['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}] — {says}.")
 
+@patch(as_prop=True)
+def test_verdict(self:LadderResult)->str:
+    "One sentence on the test set: the final recipe against the baseline, paired by seed ('' without a test set)"
+    return _test_sentence(self) if self.test is not None else ''
+
 # %% ../nbs/50_ladder.ipynb #33a180dc
+def trained(learn:Learner)->bool:
+    "Whether `learn`'s optimizer has taken a step (its state holds step statistics; `lr_find` puts the state back, `freeze` adds none)"
+    return learn.opt is not None and any(k not in ('do_wd', 'force_train') for s in learn.opt.state.values() for k in s)
+
 def _pretrained_groups(learn:Learner, fit:str)->int:
     "How many of `learn`'s parameter groups are pretrained: those frozen now, or with `fit='fine_tune'` all but the last"
     if learn.opt is not None and getattr(learn.opt, 'frozen_idx', 0) > 0: return learn.opt.frozen_idx
@@ -601,9 +611,8 @@ def from_learner(cls:RemedyLadder,
     dls = learn.dls
     check_arg(len(dls.loaders) > 1 and len(dls.valid_ds) > 0, 'learn', 'a Learner without validation data',
               'a Learner whose DataLoaders have a validation set (every decision is made on it)')
-    done = len(getattr(getattr(learn, 'recorder', None), 'values', []) or [])
-    check_arg(done == 0, 'learn', f'a Learner already trained for {done} epoch(s)', 'an untrained Learner, built as you build yours: '
-              'every seed redraws its initial weights (a trained Learner\'s would not be initial ones)')
+    check_arg(not trained(learn), 'learn', 'a Learner already trained', 'an untrained Learner, built as you build yours: '
+              'every seed redraws its initial weights (a trained Learner\'s are no initial ones)')
     kw = {k: getattr(learn, k) for k, d in (('train_bn', True), ('wd_bn_bias', False), ('moms', (0.95, 0.85, 0.95))) if getattr(learn, k) != d}
     recipe = RecipeFactory(learn.model, loss_func=learn.loss_func, metrics=list(learn.metrics), cbs=_user_cbs(learn.cbs),
                            opt_func=learn.opt_func, wd=learn.wd, splitter=learn.splitter, smaller=smaller,
