@@ -189,41 +189,45 @@ class RecipeFactory:
             with preserve_rng(): n_in = dls.valid.one_batch()[0].shape[1]
             return create_vision_model(src, dls.c, pretrained=False, n_in=n_in)
         return src()
-
     def can_shrink(self)->bool: return self.smaller is not None
 
-    def build(self, dls, step=None)->Learner:
-        "A fresh Learner of recipe `step` (a `Step`, a dict for `as_step`, or None: the baseline), without the recipe's callbacks"
-        step = as_step(step)
-        model, loss_func, metrics = self.model_for(dls, step.small)
-        if step.awd: set_awd_dropouts(model, step.awd)
-        wd = step.wd if step.wd is not None else self.wd
-        kw = dict(loss_func=TrainLabelSmoothing() if step.smooth else loss_func, metrics=metrics,
-                  cbs=[_copy.copy(cb) for cb in self.cbs], **({'wd': wd} if wd is not None else {}))
-        if self.opt_func is not Adam: kw['opt_func'] = self.opt_func
-        if self.splitter is not trainable_params: kw['splitter'] = self.splitter
-        kw.update(self.learner_kw)
-        return remedy_learner(dls, model, **{'bn': False, **step.reg}, **kw) if step.reg else Learner(dls, model, **kw)
+# %% ../nbs/50_ladder.ipynb #ae2a5cd3
+@patch
+def build(self:RecipeFactory, dls, step=None)->Learner:
+    "A fresh Learner of recipe `step` (a `Step`, a dict for `as_step`, or None: the baseline), without the recipe's callbacks"
+    step = as_step(step)
+    model, loss_func, metrics = self.model_for(dls, step.small)
+    if step.awd: set_awd_dropouts(model, step.awd)
+    wd = step.wd if step.wd is not None else self.wd
+    kw = dict(loss_func=TrainLabelSmoothing() if step.smooth else loss_func, metrics=metrics,
+              cbs=[_copy.copy(cb) for cb in self.cbs], **({'wd': wd} if wd is not None else {}))
+    if self.opt_func is not Adam: kw['opt_func'] = self.opt_func
+    if self.splitter is not trainable_params: kw['splitter'] = self.splitter
+    kw.update(self.learner_kw)
+    return remedy_learner(dls, model, **{'bn': False, **step.reg}, **kw) if step.reg else Learner(dls, model, **kw)
 
-    def __call__(self, dls, step)->Learner:
-        "The trials' factory: `build(dls, step)` with the recipe's callbacks (pseudo-labels on `unlabelled`, mixing)"
-        return self.build(dls, step).add_cbs(as_step(step).callbacks(self.unlabelled))
+@patch
+def __call__(self:RecipeFactory, dls, step)->Learner:
+    "The trials' factory: `build(dls, step)` with the recipe's callbacks (pseudo-labels on `unlabelled`, mixing)"
+    return self.build(dls, step).add_cbs(as_step(step).callbacks(self.unlabelled))
 
-    def train(self, learn:Learner, epochs:int, lr:float, cbs=None):
-        "The training call: `fit_one_cycle(epochs, lr)`, or `fine_tune(epochs, lr, freeze_epochs)`"
-        if self.fit == 'fine_tune': return learn.fine_tune(epochs, lr, self.freeze_epochs, cbs=cbs)
-        return learn.fit_one_cycle(epochs, lr, cbs=cbs)
+@patch
+def train(self:RecipeFactory, learn:Learner, epochs:int, lr:float, cbs=None):
+    "The training call: `fit_one_cycle(epochs, lr)`, or `fine_tune(epochs, lr, freeze_epochs)`"
+    if self.fit == 'fine_tune': return learn.fine_tune(epochs, lr, self.freeze_epochs, cbs=cbs)
+    return learn.fit_one_cycle(epochs, lr, cbs=cbs)
 
-    def key(self)->str|None:
-        "What identifies this factory's Learners in trial caches, from `recipe_key` of each part (None: one part has none)"
-        parts = dict(model=self.model, smaller=self.smaller, loss=self.loss_func, metrics=[_metric_name(m) for m in L(self.metrics)],
-                     cbs=list(self.cbs), opt_func=self.opt_func, wd=self.wd, splitter=self.splitter, keep=self.keep,
-                     fit=self.fit, freeze_epochs=self.freeze_epochs if self.fit == 'fine_tune' else None,
-                     learner_kw=self.learner_kw)
-        keys = {k: _model_key(v) if isinstance(v, nn.Module) else recipe_key(v) for k, v in parts.items()}
-        if any(v is None for v in keys.values()): return None
-        return 'RecipeFactory(' + ', '.join(f"{k}={v}" for k, v in keys.items()) + (
-            f", unlabelled={self.unlabelled_key}" if self.unlabelled is not None else '') + ')'
+@patch
+def key(self:RecipeFactory)->str|None:
+    "What identifies this factory's Learners in trial caches, from `recipe_key` of each part (None: one part has none)"
+    parts = dict(model=self.model, smaller=self.smaller, loss=self.loss_func, metrics=[_metric_name(m) for m in L(self.metrics)],
+                 cbs=list(self.cbs), opt_func=self.opt_func, wd=self.wd, splitter=self.splitter, keep=self.keep,
+                 fit=self.fit, freeze_epochs=self.freeze_epochs if self.fit == 'fine_tune' else None,
+                 learner_kw=self.learner_kw)
+    keys = {k: _model_key(v) if isinstance(v, nn.Module) else recipe_key(v) for k, v in parts.items()}
+    if any(v is None for v in keys.values()): return None
+    return 'RecipeFactory(' + ', '.join(f"{k}={v}" for k, v in keys.items()) + (
+        f", unlabelled={self.unlabelled_key}" if self.unlabelled is not None else '') + ')'
 
 # %% ../nbs/50_ladder.ipynb #4a0eacb8
 @dataclasses.dataclass(frozen=True)
@@ -382,31 +386,43 @@ class RemedyLadder:
             return RecipeFactory(_tabular_learner if self.kind == 'tabular' else _image_learner, default=True, **kw)
         return RecipeFactory(None, **kw)
 
-    def key(self)->str|None: return self.recipe.key()
-    def can_shrink(self)->bool: return self.recipe.can_shrink()
+# %% ../nbs/50_ladder.ipynb #136c0861
+@patch
+def key(self:RemedyLadder)->str|None:
+    "What identifies the ladder's Learners in trial caches: its factory's key"
+    return self.recipe.key()
+@patch
+def can_shrink(self:RemedyLadder)->bool:
+    "Whether rung 5 has a smaller model to try"
+    return self.recipe.can_shrink()
 
-    def build(self, step:Step|None=None, dls=None)->Learner:
-        "A fresh Learner for recipe `step` (None: the baseline; untrained, without its recipe's callbacks) on `dls` (None: the ladder's)"
-        return self.recipe.build(self.dls if dls is None else dls, step)
+@patch
+def build(self:RemedyLadder, step:Step|None=None, dls=None)->Learner:
+    "A fresh Learner for recipe `step` (None: the baseline; untrained, without its recipe's callbacks) on `dls` (None: the ladder's)"
+    return self.recipe.build(self.dls if dls is None else dls, step)
 
-    def layers(self, step:Step)->dict:
-        "`layer_counts` of recipe `step`'s model (its Learner is built once)"
-        k = step.key()
-        if k not in self._layers: self._layers[k] = layer_counts(self.build(step))
-        return self._layers[k]
+@patch
+def layers(self:RemedyLadder, step:Step)->dict:
+    "`layer_counts` of recipe `step`'s model (its Learner is built once)"
+    k = step.key()
+    if k not in self._layers: self._layers[k] = layer_counts(self.build(step))
+    return self._layers[k]
 
-    def context(self, step:Step)->LadderContext:
-        "What the candidates, skip rules and notes may know when `step` is the incumbent"
-        return LadderContext(self.kind, self.regression, self.layers(step)['awd'], self.unlabelled is not None,
-                             self.can_shrink(), self.recipe.loss_func)
+@patch
+def context(self:RemedyLadder, step:Step)->LadderContext:
+    "What the candidates, skip rules and notes may know when `step` is the incumbent"
+    return LadderContext(self.kind, self.regression, self.layers(step)['awd'], self.unlabelled is not None,
+                         self.can_shrink(), self.recipe.loss_func)
 
-    def trial(self, step:Step, epochs:int, lr:float, seed:int|None=None)->Trial:
-        "The `Trial` of recipe `step` (seed None: the first training seed)"
-        return self.trials.trial(step, ifnone(seed, self.trials.seeds()[0]), epochs, lr)
+@patch
+def trial(self:RemedyLadder, step:Step, epochs:int, lr:float, seed:int|None=None)->Trial:
+    "The `Trial` of recipe `step` (seed None: the first training seed)"
+    return self.trials.trial(step, ifnone(seed, self.trials.seeds()[0]), epochs, lr)
 
-    def train(self, step:Step, epochs:int, lr:float, seed:int|None=None)->dict:
-        "Train recipe `step` here, from `seed` (None: the first training seed), as a trial does: its numbers"
-        return run_trial(self.trial(step, epochs, lr, seed))
+@patch
+def train(self:RemedyLadder, step:Step, epochs:int, lr:float, seed:int|None=None)->dict:
+    "Train recipe `step` here, from `seed` (None: the first training seed), as a trial does: its numbers"
+    return run_trial(self.trial(step, epochs, lr, seed))
 
 # %% ../nbs/50_ladder.ipynb #7419708b
 def mix_candidates(kind:str, # From `data_kind`
@@ -584,6 +600,109 @@ def test_verdict(self:LadderResult)->str:
     "One sentence on the test set: the final recipe against the baseline, paired by seed ('' without a test set)"
     return _test_sentence(self) if self.test is not None else ''
 
+# %% ../nbs/50_ladder.ipynb #e7c6fc88
+@patch(as_prop=True)
+def recommendation(self:LadderResult)->str:
+    "What the ladder found and what to do next, in words"
+    if self.stopped: return f"Stopped at rung 0: {self.stopped}.\n\n" + self.rows[0]['note']
+    skipped = self.rows and self.rows[0]['note'].startswith('overfit_check skipped')
+    if not self.rows or self.best is None: return "Interrupted before the baseline finished: nothing to recommend yet."
+    base, fin, m = self.rows[0], self.best, self.metric_name or 'metric'
+    tr = self.ladder.trials
+    lines = [f"Every recipe was trained from the same {tr.n_seeds} seeds ({', '.join(map(str, self.seeds))}); figures are "
+             f"means ± {tr.confidence:.0%} t-interval half-widths over seeds.",
+             f"Baseline: valid loss {_pm(base['valid_loss'], base['valid_loss_pm'])}, honest gap "
+             f"{_pm(base['gap'], base['gap_pm'])}, {m} {_pm(base['metric'], base['metric_pm'])}." +
+             (" Rung 0's `overfit_check` was skipped (`overfit_check=False`): whether the model can overfit was not checked." if skipped else "")]
+    more = [r for r in self.rows if r['name'] == 'more_data']
+    if more: lines.append(f"Rung 1 (more data): {more[0]['note']}.")
+    if self.kept:
+        lines.append(f"Kept: {'; '.join(self.kept)}. The final recipe ({self.final.describe()}) reaches valid loss "
+                     f"{_pm(fin['valid_loss'], fin['valid_loss_pm'])} ({fin['valid_loss']/base['valid_loss']-1:+.0%} vs the "
+                     f"baseline), honest gap {_pm(fin['gap'], fin['gap_pm'])}, {m} {_pm(fin['metric'], fin['metric_pm'])}.")
+    else: lines.append("No candidate beat the baseline beyond the seeds' noise: the baseline stays; try more epochs per "
+                       "rung, more seeds, or more data (rung 1).")
+    if self.test is not None: lines.append(_test_sentence(self))
+    else: lines.append("No test set was given: the final figures were used to choose the recipe, so they are "
+                       "selection-biased (optimistic); pass `test_dl=` or `test_items=` for an unbiased measurement.")
+    if self.interrupted: lines.append("(Interrupted: the rungs after the last row were not run.)")
+    return '\n'.join(lines)
+
+# %% ../nbs/50_ladder.ipynb #ec45adbd
+def _data_lines(spec)->list:
+    "Python that makes the ladder's DataLoaders, when the data came as a `DataSpec` of a function"
+    args = ', '.join(f"{k}={v!r}" for k, v in spec.kwargs.items())
+    return [f"from {spec.fn.__module__} import {spec.fn.__name__}", f"dls = {spec.fn.__name__}({args})"]
+
+def _model_lines(fac, small:bool)->list:
+    "Python that makes the recipe's model, loss and metrics (its factory's); a user's own model comes in as `model`"
+    src = fac.smaller if small else fac.model
+    if src is _embedded_learner:
+        return ["from fastai_remedies.data import baseline_learner", f"base = baseline_learner(dls, hidden={(50, 25) if small else (200, 100)})",
+                "model, loss_func, metrics = base.model, base.loss_func, base.metrics"]
+    if src is _tabular_learner: base = ["from fastai.tabular.learner import tabular_learner", f"base = tabular_learner(dls, layers={[50, 25] if small else [200, 100]})"]
+    elif src is _image_learner:
+        f = (8, 16, 32) if small else (16, 32, 64)
+        base = ["from fastai.layers import SimpleCNN", f"base = Learner(dls, nn.Sequential(SimpleCNN((dls.one_batch()[0].shape[1], {', '.join(map(str, f))})), nn.Linear({f[-1]}, dls.c)))"]
+    else: return ["model = smaller_model  # the `smaller` model given to the ladder" if small else
+                  "# `model`: your model, freshly built (the ladder redrew an nn.Module's weights for each seed; see `redraw_weights`)"]
+    return base + ["model, loss_func, metrics = base.model, ifnone(loss_func, base.loss_func), ifnone(metrics, base.metrics)"]
+
+# %% ../nbs/50_ladder.ipynb #31b4f9a8
+@patch(as_prop=True)
+def code(self:LadderResult)->str:
+    "Python, runnable as printed, that rebuilds and trains the final recipe from the first seed, as its trial did"
+    lad, st, fac = self.ladder, self.final, self.ladder.recipe
+    own = fac.smaller if st.small else fac.model
+    mine = own in (_embedded_learner, _tabular_learner, _image_learner)
+    own_unl = getattr(lad.dls, 'unlabelled_items', None) is lad.unlabelled   # the embedded digits' own (the command line's)
+    body = [f"seed_everything(dls, {self.seeds[0]})"] + _model_lines(fac, st.small)
+    if st.smooth: body += ["from fastai_remedies.arch import TrainLabelSmoothing", "loss_func = TrainLabelSmoothing()"]
+    cbs = []
+    if st.pseudo is not None:
+        body += ["from fastai_remedies.more_data import PseudoLabel"]
+        cbs.append(f"PseudoLabel(unlabelled{''.join(f', {k}={v!r}' for k, v in st.pseudo.items())})")
+    if st.mix:
+        for cls in [st.mix[0]] + [type(v) for v in st.mix[1].values() if type(v).__module__.startswith('fastai_remedies')]:
+            body.append(f"from {cls.__module__} import {cls.__name__}")
+        cbs.append(_call(*st.mix))
+    if st.awd: body += ["from fastai_remedies.awd import set_awd_dropouts", f"set_awd_dropouts(model, {st.awd!r})"]
+    wd = st.wd if st.wd is not None else fac.wd
+    kw = f"loss_func=loss_func, metrics=metrics, cbs=[{', '.join(cbs)}]" + (f", wd={wd!r}" if wd is not None else '')
+    if st.reg:
+        body.append("from fastai_remedies.arch import remedy_learner")
+        reg = ', '.join(f"{k}={v!r}" for k, v in {'bn': False, **st.reg}.items())
+        body.append(f"learn = remedy_learner(dls, model, {reg}, {kw})")
+    else: body.append(f"learn = Learner(dls, model, {kw})")
+    extra = [k for k, on in (('opt_func', fac.opt_func is not Adam), ('splitter', fac.splitter is not trainable_params),
+                             ('callbacks', bool(fac.cbs)), (str(sorted(fac.learner_kw)), bool(fac.learner_kw))) if on]
+    if extra: body.append(f"# (the ladder's Learners also had your {', '.join(extra)}: add them to the call above)")
+    body.append(f"seed_everything(dls, {self.seeds[0]})  # as the ladder's trials: training starts from the seed")
+    call = (f"learn.fine_tune({self.final_epochs}, {self.final_lr!r}, {fac.freeze_epochs}, cbs=GapMonitor())" if fac.fit == 'fine_tune'
+            else f"learn.fit_one_cycle({self.final_epochs}, {self.final_lr!r}, cbs=GapMonitor())")
+    body.append(f"with torch_threads(1): {call}")
+    head = ["from fastai.basics import *", "from fastai_remedies.gap import GapMonitor",
+            "from fastai_remedies.core import torch_threads", "from fastai_remedies.trials import seed_everything"]
+    top = lad.spec.fn is not None and fac.model is _embedded_learner and (st.pseudo is None or own_unl)
+    if top: return '\n'.join(head + _data_lines(lad.spec) + (["unlabelled = dls.unlabelled_items"] if st.pseudo is not None else []) + body)
+    args = ['dls'] + ([] if mine else ['model']) + ([] if fac.model is _embedded_learner else ['loss_func=None', 'metrics=None']) + (
+        ['unlabelled'] if st.pseudo is not None else [])
+    return '\n'.join(head + [f"def train_final({', '.join(args)}):   # your DataLoaders" + ("" if mine else ", a fresh model") +
+                             ("" if fac.model is _embedded_learner else ", your loss and metrics") +
+                             (", the unlabelled items" if st.pseudo is not None else "")] +
+                     ['    ' + l for l in body] + ["    return learn", f"# learn = train_final({', '.join(a.split('=')[0] for a in args)})"])
+
+# %% ../nbs/50_ladder.ipynb #d504e8f6
+@patch
+def final_learner(self:LadderResult)->Learner:
+    "A fresh, untrained Learner of the final recipe (its mixing callback is added to it)"
+    return self.ladder.recipe(self.ladder.dls, self.final)
+
+@patch
+def refit(self:LadderResult, seed:int|None=None)->dict:
+    "Train the final recipe again, here, from `seed` (None: the first seed), as its trial did (after a stop at rung 0: the baseline)"
+    return self.ladder.train(self.final, self.final_epochs, self.final_lr, seed)
+
 # %% ../nbs/50_ladder.ipynb #33a180dc
 def trained(learn:Learner)->bool:
     "Whether `learn`'s optimizer has taken a step (its state holds step statistics; `lr_find` puts the state back, `freeze` adds none)"
@@ -623,103 +742,6 @@ def from_learner(cls:RemedyLadder,
 def remedy_ladder(self:Learner, **kwargs)->LadderResult: # `RemedyLadder.from_learner`'s arguments (fit, epochs, lr, test_dl...)
     "Run the reduce-overfitting ladder from this Learner as its baseline: `RemedyLadder.from_learner(self, **kwargs).run()`"
     return RemedyLadder.from_learner(self, **kwargs).run()
-
-# %% ../nbs/50_ladder.ipynb #e7c6fc88
-@patch(as_prop=True)
-def recommendation(self:LadderResult)->str:
-    "What the ladder found and what to do next, in words"
-    if self.stopped: return f"Stopped at rung 0: {self.stopped}.\n\n" + self.rows[0]['note']
-    skipped = self.rows and self.rows[0]['note'].startswith('overfit_check skipped')
-    if not self.rows or self.best is None: return "Interrupted before the baseline finished: nothing to recommend yet."
-    base, fin, m = self.rows[0], self.best, self.metric_name or 'metric'
-    tr = self.ladder.trials
-    lines = [f"Every recipe was trained from the same {tr.n_seeds} seeds ({', '.join(map(str, self.seeds))}); figures are "
-             f"means ± {tr.confidence:.0%} t-interval half-widths over seeds.",
-             f"Baseline: valid loss {_pm(base['valid_loss'], base['valid_loss_pm'])}, honest gap "
-             f"{_pm(base['gap'], base['gap_pm'])}, {m} {_pm(base['metric'], base['metric_pm'])}." +
-             (" Rung 0's `overfit_check` was skipped (`overfit_check=False`): whether the model can overfit was not checked." if skipped else "")]
-    more = [r for r in self.rows if r['name'] == 'more_data']
-    if more: lines.append(f"Rung 1 (more data): {more[0]['note']}.")
-    if self.kept:
-        lines.append(f"Kept: {'; '.join(self.kept)}. The final recipe ({self.final.describe()}) reaches valid loss "
-                     f"{_pm(fin['valid_loss'], fin['valid_loss_pm'])} ({fin['valid_loss']/base['valid_loss']-1:+.0%} vs the "
-                     f"baseline), honest gap {_pm(fin['gap'], fin['gap_pm'])}, {m} {_pm(fin['metric'], fin['metric_pm'])}.")
-    else: lines.append("No candidate beat the baseline beyond the seeds' noise: the baseline stays; try more epochs per "
-                       "rung, more seeds, or more data (rung 1).")
-    if self.test is not None: lines.append(_test_sentence(self))
-    else: lines.append("No test set was given: the final figures were used to choose the recipe, so they are "
-                       "selection-biased (optimistic); pass `test_dl=` or `test_items=` for an unbiased measurement.")
-    if self.interrupted: lines.append("(Interrupted: the rungs after the last row were not run.)")
-    return '\n'.join(lines)
-
-def _data_lines(spec)->list:
-    "Python that makes the ladder's DataLoaders, when the data came as a `DataSpec` of a function"
-    args = ', '.join(f"{k}={v!r}" for k, v in spec.kwargs.items())
-    return [f"from {spec.fn.__module__} import {spec.fn.__name__}", f"dls = {spec.fn.__name__}({args})"]
-
-def _model_lines(fac, small:bool)->list:
-    "Python that makes the recipe's model, loss and metrics (its factory's); a user's own model comes in as `model`"
-    src = fac.smaller if small else fac.model
-    if src is _embedded_learner:
-        return ["from fastai_remedies.data import baseline_learner", f"base = baseline_learner(dls, hidden={(50, 25) if small else (200, 100)})",
-                "model, loss_func, metrics = base.model, base.loss_func, base.metrics"]
-    if src is _tabular_learner: base = ["from fastai.tabular.learner import tabular_learner", f"base = tabular_learner(dls, layers={[50, 25] if small else [200, 100]})"]
-    elif src is _image_learner:
-        f = (8, 16, 32) if small else (16, 32, 64)
-        base = ["from fastai.layers import SimpleCNN", f"base = Learner(dls, nn.Sequential(SimpleCNN((dls.one_batch()[0].shape[1], {', '.join(map(str, f))})), nn.Linear({f[-1]}, dls.c)))"]
-    else: return ["model = smaller_model  # the `smaller` model given to the ladder" if small else
-                  "# `model`: your model, freshly built (the ladder redrew an nn.Module's weights for each seed; see `redraw_weights`)"]
-    return base + ["model, loss_func, metrics = base.model, ifnone(loss_func, base.loss_func), ifnone(metrics, base.metrics)"]
-
-@patch(as_prop=True)
-def code(self:LadderResult)->str:
-    "Python, runnable as printed, that rebuilds and trains the final recipe from the first seed, as its trial did"
-    lad, st, fac = self.ladder, self.final, self.ladder.recipe
-    own = fac.smaller if st.small else fac.model
-    mine = own in (_embedded_learner, _tabular_learner, _image_learner)
-    own_unl = getattr(lad.dls, 'unlabelled_items', None) is lad.unlabelled   # the embedded digits' own (the command line's)
-    body = [f"seed_everything(dls, {self.seeds[0]})"] + _model_lines(fac, st.small)
-    if st.smooth: body += ["from fastai_remedies.arch import TrainLabelSmoothing", "loss_func = TrainLabelSmoothing()"]
-    cbs = []
-    if st.pseudo is not None:
-        body += ["from fastai_remedies.more_data import PseudoLabel"]
-        cbs.append(f"PseudoLabel(unlabelled{''.join(f', {k}={v!r}' for k, v in st.pseudo.items())})")
-    if st.mix:
-        for cls in [st.mix[0]] + [type(v) for v in st.mix[1].values() if type(v).__module__.startswith('fastai_remedies')]:
-            body.append(f"from {cls.__module__} import {cls.__name__}")
-        cbs.append(_call(*st.mix))
-    if st.awd: body += ["from fastai_remedies.awd import set_awd_dropouts", f"set_awd_dropouts(model, {st.awd!r})"]
-    wd = st.wd if st.wd is not None else fac.wd
-    kw = f"loss_func=loss_func, metrics=metrics, cbs=[{', '.join(cbs)}]" + (f", wd={wd!r}" if wd is not None else '')
-    if st.reg:
-        body.append("from fastai_remedies.arch import remedy_learner")
-        reg = ', '.join(f"{k}={v!r}" for k, v in {'bn': False, **st.reg}.items())
-        body.append(f"learn = remedy_learner(dls, model, {reg}, {kw})")
-    else: body.append(f"learn = Learner(dls, model, {kw})")
-    body.append(f"seed_everything(dls, {self.seeds[0]})  # as the ladder's trials: training starts from the seed")
-    call = (f"learn.fine_tune({self.final_epochs}, {self.final_lr!r}, {fac.freeze_epochs}, cbs=GapMonitor())" if fac.fit == 'fine_tune'
-            else f"learn.fit_one_cycle({self.final_epochs}, {self.final_lr!r}, cbs=GapMonitor())")
-    body.append(f"with torch_threads(1): {call}")
-    head = ["from fastai.basics import *", "from fastai_remedies.gap import GapMonitor",
-            "from fastai_remedies.core import torch_threads", "from fastai_remedies.trials import seed_everything"]
-    top = lad.spec.fn is not None and fac.model is _embedded_learner and (st.pseudo is None or own_unl)
-    if top: return '\n'.join(head + _data_lines(lad.spec) + (["unlabelled = dls.unlabelled_items"] if st.pseudo is not None else []) + body)
-    args = ['dls'] + ([] if mine else ['model']) + ([] if fac.model is _embedded_learner else ['loss_func=None', 'metrics=None']) + (
-        ['unlabelled'] if st.pseudo is not None else [])
-    return '\n'.join(head + [f"def train_final({', '.join(args)}):   # your DataLoaders" + ("" if mine else ", a fresh model") +
-                             ("" if fac.model is _embedded_learner else ", your loss and metrics") +
-                             (", the unlabelled items" if st.pseudo is not None else "")] +
-                     ['    ' + l for l in body] + ["    return learn", f"# learn = train_final({', '.join(a.split('=')[0] for a in args)})"])
-
-@patch
-def final_learner(self:LadderResult)->Learner:
-    "A fresh, untrained Learner of the final recipe (its mixing callback is added to it)"
-    return self.ladder.recipe(self.ladder.dls, self.final)
-
-@patch
-def refit(self:LadderResult, seed:int|None=None)->dict:
-    "Train the final recipe again, here, from `seed` (None: the first seed), as its trial did (after a stop at rung 0: the baseline)"
-    return self.ladder.train(self.final, self.final_epochs, self.final_lr, seed)
 
 # %% ../nbs/50_ladder.ipynb #60f9d7fe
 @patch
