@@ -369,7 +369,8 @@ class RemedyLadder:
         self.unlabelled, unl_key = unlabelled, (_check_unlabelled(dls, unlabelled, tdl) if unlabelled is not None else '')
         self.recipe = recipe if recipe is not None else self._default_recipe(dls, unl_key)
         if recipe is not None: self.recipe.unlabelled, self.recipe.unlabelled_key = unlabelled, unl_key
-        self.loss_func, self.metrics = self.recipe.loss_func, self.recipe.metrics
+        base = self.recipe.build(dls, Step())   # the baseline's own loss and metrics (a default learner's)
+        self.loss_func, self.metrics = base.loss_func, base.metrics
         self._layers = {}   # recipe key -> `layer_counts` of its model: one Learner built per recipe
         # the trial engine: checks n_seeds, max_seeds, confidence, executor, workers and cache_dir
         self.trials = Trials(spec, self.recipe, n_seeds=n_seeds, max_seeds=max_seeds, seed=seed, keep_tol=keep_tol,
@@ -412,7 +413,7 @@ def layers(self:RemedyLadder, step:Step)->dict:
 def context(self:RemedyLadder, step:Step)->LadderContext:
     "What the candidates, skip rules and notes may know when `step` is the incumbent"
     return LadderContext(self.kind, self.regression, self.layers(step)['awd'], self.unlabelled is not None,
-                         self.can_shrink(), self.recipe.loss_func)
+                         self.can_shrink(), self.loss_func)
 
 @patch
 def trial(self:RemedyLadder, step:Step, epochs:int, lr:float, seed:int|None=None)->Trial:
