@@ -328,6 +328,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                            'fastai_remedies/ladder.py'),
                                         'fastai_remedies.ladder.RecipeFactory.__init__': ( 'ladder.html#recipefactory.__init__',
                                                                                            'fastai_remedies/ladder.py'),
+                                        'fastai_remedies.ladder.RecipeFactory._make_key': ( 'ladder.html#recipefactory._make_key',
+                                                                                            'fastai_remedies/ladder.py'),
                                         'fastai_remedies.ladder.RecipeFactory._model': ( 'ladder.html#recipefactory._model',
                                                                                          'fastai_remedies/ladder.py'),
                                         'fastai_remedies.ladder.RecipeFactory.build': ( 'ladder.html#recipefactory.build',

@@ -219,7 +219,12 @@ def train(self:RecipeFactory, learn:Learner, epochs:int, lr:float, cbs=None):
 
 @patch
 def key(self:RecipeFactory)->str|None:
-    "What identifies this factory's Learners in trial caches, from `recipe_key` of each part (None: one part has none)"
+    "What identifies this factory's Learners in trial caches, from `recipe_key` of each part (None: one part has none); computed once"
+    if getattr(self, '_key', '') == '': self._key = self._make_key()
+    return self._key
+
+@patch
+def _make_key(self:RecipeFactory)->str|None:
     parts = dict(model=self.model, smaller=self.smaller, loss=self.loss_func, metrics=[_metric_name(m) for m in L(self.metrics)],
                  cbs=list(self.cbs), opt_func=self.opt_func, wd=self.wd, splitter=self.splitter, keep=self.keep,
                  fit=self.fit, freeze_epochs=self.freeze_epochs if self.fit == 'fine_tune' else None,
