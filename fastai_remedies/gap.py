@@ -10,11 +10,13 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.core import TabularPandas
 from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, Tidy, CachedDL, eval_mode
-from .rungs import active_remedies, data_kind, diagnosis, next_rung, loaded_types
+from .rungs import RUNGS, rung, loaded_types, batchnorm_layers, dropout_layers
+from .awd import awd_dropouts, awd_kind, awd_preset, DROPOUT_KEYS
 from .decode import decode_dl
 
 # %% auto #0
-__all__ = ['PHASES', 'split_view', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'GapMonitor']
+__all__ = ['PHASES', 'split_view', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'data_kind',
+           'active_remedies', 'next_rung', 'diagnosis', 'GapMonitor']
 
 # %% ../nbs/10_gap.ipynb #c0c8f189
 class _Subset:
@@ -113,6 +115,95 @@ def epoch_phase(train:list, # Honest train losses so far, one per epoch
     if epoch >= warmup and rel_gap > gap_tol and (stale >= max_stale or (stale >= patience and (gl > gl_max or pq > pq_max))):
         return 'overfit', gl, p, pq
     return ('underfit' if rel_gap <= gap_tol else 'fitting'), gl, p, pq
+
+# %% ../nbs/10_gap.ipynb #cf2640cc
+def data_kind(dls, # fastai `DataLoaders`
+              dl=None, # The loader to read one batch from (None: `dls.valid`)
+             )->tuple: # (kind, regression): kind is 'image', 'tabular', 'text' or 'other'
+    "The kind of data in `dls` and whether its targets are regression targets, from one batch of `dl`"
+    with preserve_rng(): b = ifnone(dl, dls.valid).one_batch()
+    n_inp = getattr(dls, 'n_inp', 1)
+    xb, yb = b[:n_inp], b[n_inp:]
+    regression = bool(len(yb)) and yb[0].is_floating_point() and (yb[0].ndim == 1 or yb[0].shape[-1] == 1)
+    if isinstance(dls, loaded_types('fastai.tabular.data', 'TabularDataLoaders')) or \
+       isinstance(getattr(dls, 'train_ds', None), TabularPandas): return 'tabular', regression
+    if any(isinstance(x, TensorImageBase) or (x.is_floating_point() and x.ndim >= 3) for x in xb): return 'image', regression
+    if all(not x.is_floating_point() for x in xb): return 'text', regression
+    return 'other', regression
+
+_MIXERS = (('fastai.callback.mixup', 'MixHandler'), ('fastai_remedies.mix', 'MixCallback'))
+
+def active_remedies(learn # A fastai `Learner`
+                   )->dict:
+    "The rung 2-4 remedies on `learn`: mixing callbacks, BatchNorm layers, dropout types in use, an AWD-LSTM and its dropouts"
+    mixers = sum((loaded_types(*t) for t in _MIXERS), ())
+    awd = awd_kind(learn.model) is not None
+    return dict(mixing=[type(cb).__name__ for cb in learn.cbs if isinstance(cb, mixers)],
+                batchnorm=len(batchnorm_layers(learn.model)),
+                dropout=sorted({type(m).__name__ for m, p in dropout_layers(learn.model) if p > 0}),
+                awd=awd, awd_dropouts=dict(awd_dropouts(learn.model), kind=awd_kind(learn.model)) if awd else None)
+
+# %% ../nbs/10_gap.ipynb #eebb3b94
+def _awd_heavy(active):
+    "Whether the AWD-LSTM's dropouts are all at least those of the `heavy` preset"
+    cur = active.get('awd_dropouts') or {}
+    if not cur: return False
+    heavy = awd_preset('heavy', cur.get('kind') or 'lm')   # the classifier's `heavy` is heavier than the language model's
+    return all(cur[k] >= heavy[k] for k in DROPOUT_KEYS)
+
+_IN_USE = {   # rung name -> whether `active_remedies` shows its remedy on the Learner already
+    'mixing': lambda a: bool(a['mixing']), 'batchnorm': lambda a: a['batchnorm'] > 0, 'head_dropout': lambda a: bool(a['dropout']),
+    'dropout_types': lambda a: _awd_heavy(a) if a.get('awd') else len(a['dropout']) >= 2}
+_NOT_AWD = ('batchnorm', 'head_dropout')   # the rungs an AWD-LSTM has no place for: its dropouts are rung 4's
+
+def _variant(name, active, kind):
+    "Which of the rung's advice texts fits this model and data"
+    if name == 'mixing': return '' if kind in ('image', 'other') else 'hidden'
+    return 'awd' if active.get('awd') else ''
+
+def next_rung(active:dict, # From `active_remedies`
+              kind:str='image', # Data kind: image, tabular, text or other
+             )->tuple:
+    "The next ladder rung to try when overfitting, and the call to make: (rung, advice)"
+    for r in RUNGS:
+        if r.level < 2 or not r.advised or not r.advice or (r.name in _NOT_AWD and active.get('awd')): continue
+        if r.name not in _IN_USE or not _IN_USE[r.name](active): return r.level, r.say(_variant(r.name, active, kind))
+    return RUNGS[-1].level, RUNGS[-1].say(_variant(RUNGS[-1].name, active, kind))
+
+# %% ../nbs/10_gap.ipynb #c4a95a22
+def diagnosis(gm # A `GapMonitor` after a fit
+             )->str:
+    "The diagnosis of `gm`'s last fit in plain words, naming the next rung of the ladder and the call to make"
+    if not gm.rows: return "No epoch recorded yet: fit the Learner with GapMonitor first."
+    r, df = gm.rows[-1], gm.table
+    head = (f"Epoch {r['epoch']}: honest train loss {r['honest_loss']:.4f}, valid loss {r['valid_loss']:.4f}, "
+            f"gap {r['gap']:+.4f} → phase `{r['phase']}`.")
+    best = (f" The best weights (epoch {gm.best_epoch}, {gm.monitor} {gm.best_value:.4f}) are kept: "
+            f"`restore_best=True` or `gap_monitor.load_best()`." if gm.best_epoch is not None else "")
+    act = gm.active
+    reg = ([f"mixing ({', '.join(act['mixing'])})"] if act['mixing'] else []) + \
+          ([f"dropout ({', '.join(act['dropout'])})"] if act['dropout'] else [])
+    if r['phase'] == 'diverged':
+        return (f"{head} Rung 0 — training diverged. Lower the learning rate (`learn.lr_find()`), check the inputs "
+                f"and targets for NaN/inf, or clip gradients (`GradientClip`).{best}")
+    if r['phase'] == 'underfit':
+        return (f"{head} Rung 0 — the model has not reached the point of overfitting: its honest train loss is within "
+                f"{gm.phase_kw['gap_tol']:.0%} of the valid loss. Train longer or with a higher learning rate, or use a larger model, "
+                f"until it can overfit (`learn.overfit_check()` tells whether it can memorise a small subset); more "
+                f"regularisation would be the wrong direction." +
+                (f" Regularisation already active — {' and '.join(reg)} — may be holding it back." if reg else ""))
+    if r['phase'] == 'fitting':
+        b = int(df.epoch[df.valid_loss.idxmin()])
+        since = "at this epoch" if b == r['epoch'] else f"at epoch {b}, {r['epoch']-b} epoch(s) ago"
+        return (f"{head} The model fits the training set better than new data, but validation has not turned: its best "
+                f"valid loss was {since}. Keep training and watch the gap; no remedy is needed yet.{best}")
+    ph = df.phase.tolist()
+    i = len(ph) - 1
+    while i > 0 and ph[i-1] == 'overfit': i -= 1
+    first = int(df.epoch.iloc[i])
+    _, how = next_rung(act, gm.kind)
+    return (f"{head} Overfitting since epoch {first}: the valid loss is {r['GL']:.1f}% above its best while the honest "
+            f"train loss keeps falling.{best} Rung 1 first, if you can: {rung('more_data').say()}. Then {how}.")
 
 # %% ../nbs/10_gap.ipynb #89786596
 class _BatchView(GetAttr):

@@ -4,23 +4,30 @@
 
 # %% ../nbs/50_ladder.ipynb #79a877aa
 from __future__ import annotations
-import functools, hashlib, itertools, json, math, random, time, warnings
+import dataclasses, functools, inspect, hashlib, itertools, json, math, random, time, warnings
+from types import SimpleNamespace
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
+from fastai.layers import SimpleCNN
 import copy as _copy
 from .core import check_arg, preserve_rng, copy_model
-from .data import baseline_learner
-from .gap import GapMonitor
+from .data import baseline_learner, DecodedDatasets
+from .gap import GapMonitor, data_kind
 from .overfit import OverfitCheck  # and `Learner.overfit_check`, which rung 0 runs
 from .awd import awd_encoder, awd_lm_learner, set_awd_dropouts
-from .rungs import RUNGS, RUNG_NAMES, rung, data_kind
-from .arch import remedy_learner, TrainLabelSmoothing
-from .more_data import PseudoLabel, row_hashes, check_unlabelled
-from .trials import Trials, Trial, DataSpec, run_trial, recipe_key, check_test_split, summarize
+from .rungs import RUNGS, RUNG_NAMES, rung, batchnorm_layers, dropout_layers
+from .arch import remedy_learner, regularize, TrainLabelSmoothing
+from .mix import MixUp, CutMix, CutMixUp
+from .manifold import ManifoldMixup
+from .pairing import CMixup
+from .more_data import PseudoLabel, row_hashes, check_unlabelled, ladder_note
+from .trials import Trials, Trial, DataSpec, run_trial, recipe_key, check_test_split, summarize, seed_everything, t_interval
 
 # %% auto #0
-__all__ = ['Step', 'RemedyLadder', 'mix_candidates', 'LadderResult', 'awd_experiment', 'plot_awd_experiment']
+__all__ = ['FITS', 'CANDIDATES', 'SKIPS', 'Step', 'redraw_weights', 'is_embedded', 'as_step', 'RecipeFactory', 'LadderContext',
+           'layer_counts', 'RemedyLadder', 'mix_candidates', 'LadderResult', 'trained', 'awd_experiment',
+           'plot_awd_experiment']
 
 # %% ../nbs/50_ladder.ipynb #1abe2016
 class Step:
@@ -62,9 +69,7 @@ class Step:
 
 def _call(cls, kw): return f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in kw.items())})"
 
-# %% ../nbs/50_ladder.ipynb #dedb70bd
-def _has_awd(model): return awd_encoder(model) is not None
-
+# %% ../nbs/50_ladder.ipynb #2af28f11
 def _is_vision_arch(f):
     "Whether `f` is a fastai or torchvision architecture function (built for the data by `create_vision_model`)"
     from fastai.vision.learner import model_meta
@@ -92,18 +97,251 @@ def _check_unlabelled(dls, items, tdl=None)->str:
                      param='unlabelled')
     return f"{len(mine)} items #{hashlib.sha256(b''.join(mine)).hexdigest()[:12]}"
 
+# %% ../nbs/50_ladder.ipynb #ac9a2536
+def redraw_weights(model:nn.Module, # Its parameters are changed in place
+                   keep=(), # Parameters left as they are (a pretrained body's)
+                  )->nn.Module:
+    "New initial weights drawn as `model`'s own were: the entries of each parameter not in `keep` shuffled with torch's generator"
+    keep = {id(p) for p in keep}
+    with torch.no_grad():
+        for p in model.parameters():
+            if id(p) in keep or p.numel() < 2: continue
+            flat = p.detach().reshape(-1).clone()
+            p.copy_(flat[torch.randperm(flat.numel())].view_as(p))
+    return model
+
+def _user_cbs(cbs)->list:
+    "The callbacks a user put on a Learner: not fastai's defaults or progress bar, not a `GapMonitor` (every trial has its own)"
+    from fastai.callback.progress import ProgressCallback
+    own = tuple(defaults.callbacks) + (ProgressCallback, GapMonitor)
+    return [cb for cb in L(cbs) if not isinstance(cb, own)]
+
+def is_embedded(dls)->bool:
+    "Whether `dls` are the package's embedded data (from `fastai_remedies.data`: they carry `test_items`) or a subset of them"
+    return hasattr(dls, 'test_items') or isinstance(getattr(dls, 'valid_ds', None), DecodedDatasets)
+
+def _embedded_learner(dls, small:bool)->Learner:
+    "The embedded data's plain baseline (an MLP without BatchNorm: `baseline_learner`), or its smaller version"
+    return baseline_learner(dls, hidden=(50, 25) if small else (200, 100))
+
+def _tabular_learner(dls, small:bool)->Learner:
+    "fastai's `tabular_learner` with its defaults (layers 200, 100; BatchNorm); smaller: layers 50, 25"
+    from fastai.tabular.learner import tabular_learner
+    return tabular_learner(dls, layers=[50, 25] if small else [200, 100])
+
+def _image_learner(dls, small:bool)->Learner:
+    "fastai's `SimpleCNN` (stride-2 `ConvLayer`s with BatchNorm: 16, 32, 64 filters; smaller: 8, 16, 32) and a linear head"
+    with preserve_rng(): n_in = dls.valid.one_batch()[0].shape[1]
+    f = (8, 16, 32) if small else (16, 32, 64)
+    return Learner(dls, nn.Sequential(SimpleCNN((n_in,) + f), nn.Linear(f[-1], dls.c)))
+
+def as_step(recipe)->Step:
+    "`recipe` as a `Step`: a Step, None (the baseline), or a dict of `Step` fields and `regularize` settings"
+    if isinstance(recipe, Step): return recipe
+    d = dict(ifnone(recipe, {}))
+    reg = {k: d.pop(k) for k in list(d) if k in inspect.signature(regularize).parameters and k != 'model'}
+    return Step().but(**d, **({'reg': {**d.pop('reg', {}), **reg}} if reg else {}))
+
+FITS = ('fit_one_cycle', 'fine_tune')   # the training calls a `RecipeFactory` makes
+
+# %% ../nbs/50_ladder.ipynb #a524b8a9
+def _metric_name(m)->str: return getattr(m, 'name', getattr(m, '__name__', type(m).__name__))
+
+class RecipeFactory:
+    "A picklable Learner factory: the baseline's parts; `factory(dls, step)` is a fresh Learner of recipe `step` (the baseline plus its changes)"
+    def __init__(self,
+        model=None, # nn.Module (copied; its weights redrawn per seed but `keep`'s), a function returning one, a fastai/torchvision architecture, or None: the embedded data's plain baseline
+        loss_func=None, # The loss (None: the default learner's, or fastai's default for the data)
+        metrics=None, # Metrics; the first one is reported (None: the default learner's)
+        cbs=None, # Callbacks put (copied) on every trial's Learner
+        opt_func=Adam, # The optimizer, as `Learner` takes it
+        wd=None, # Weight decay (None: fastai's default); a recipe's `wd` replaces it
+        splitter=trainable_params, # fastai's splitter: the parameter groups `keep` and `fine_tune` count
+        smaller=None, # Rung 5's model: nn.Module or function (None: the builder's small version when `default`, else none)
+        keep:int=0, # An nn.Module's first `keep` parameter groups are pretrained: every seed keeps them as they are
+        fit:str='fit_one_cycle', # The training call: 'fit_one_cycle' (epochs, lr) or 'fine_tune' (epochs, base_lr, freeze_epochs)
+        freeze_epochs:int=1, # `fine_tune`'s frozen epochs
+        unlabelled=None, # Items for the recipes with pseudo-labels (`Step.pseudo`)
+        unlabelled_key:str='', # What identifies those items in trial caches
+        default:bool=False, # `model` is a default learner: a function (dls, small) -> Learner whose model, loss and metrics are used
+        learner_kw:dict|None=None, # Other `Learner` keywords of the user's Learner (train_bn, wd_bn_bias, moms)
+    ):
+        check_arg(fit in FITS, 'fit', fit, f"one of {FITS}")
+        if model is None: model, default = _embedded_learner, True
+        store_attr(); self.cbs, self.learner_kw = list(L(cbs)), dict(learner_kw or {})
+        if smaller is None and default: self.smaller = model
+
+    def model_for(self, dls, small:bool=False)->tuple:
+        "A fresh model for one trial (the smaller one when `small`), built or copied with its random part redrawn; the default learner's loss and metrics"
+        src = self.smaller if small else self.model
+        if self.default and (not small or self.smaller is self.model):
+            base = src(dls, small)
+            return base.model, ifnone(self.loss_func, base.loss_func), ifnone(self.metrics, base.metrics)
+        return self._model(src, dls, small), self.loss_func, self.metrics
+
+    def _model(self, src, dls, small:bool)->nn.Module:
+        if isinstance(src, nn.Module):
+            m = copy_model(src)
+            keep = [p for g in L(self.splitter(m))[:self.keep] for p in L(g)] if self.keep and not small else []
+            return redraw_weights(m, keep)
+        if _is_vision_arch(src):   # a fastai / torchvision architecture: body and head for this data, as vision_learner
+            from fastai.vision.learner import create_vision_model
+            with preserve_rng(): n_in = dls.valid.one_batch()[0].shape[1]
+            return create_vision_model(src, dls.c, pretrained=False, n_in=n_in)
+        return src()
+    def can_shrink(self)->bool: return self.smaller is not None
+
+# %% ../nbs/50_ladder.ipynb #ae2a5cd3
+@patch
+def build(self:RecipeFactory, dls, step=None)->Learner:
+    "A fresh Learner of recipe `step` (a `Step`, a dict for `as_step`, or None: the baseline), without the recipe's callbacks"
+    step = as_step(step)
+    model, loss_func, metrics = self.model_for(dls, step.small)
+    if step.awd: set_awd_dropouts(model, step.awd)
+    wd = step.wd if step.wd is not None else self.wd
+    kw = dict(loss_func=TrainLabelSmoothing() if step.smooth else loss_func, metrics=metrics,
+              cbs=[_copy.copy(cb) for cb in self.cbs], **({'wd': wd} if wd is not None else {}))
+    if self.opt_func is not Adam: kw['opt_func'] = self.opt_func
+    if self.splitter is not trainable_params: kw['splitter'] = self.splitter
+    kw.update(self.learner_kw)
+    return remedy_learner(dls, model, **{'bn': False, **step.reg}, **kw) if step.reg else Learner(dls, model, **kw)
+
+@patch
+def __call__(self:RecipeFactory, dls, step)->Learner:
+    "The trials' factory: `build(dls, step)` with the recipe's callbacks (pseudo-labels on `unlabelled`, mixing)"
+    return self.build(dls, step).add_cbs(as_step(step).callbacks(self.unlabelled))
+
+@patch
+def train(self:RecipeFactory, learn:Learner, epochs:int, lr:float, cbs=None):
+    "The training call: `fit_one_cycle(epochs, lr)`, or `fine_tune(epochs, lr, freeze_epochs)`"
+    if self.fit == 'fine_tune': return learn.fine_tune(epochs, lr, self.freeze_epochs, cbs=cbs)
+    return learn.fit_one_cycle(epochs, lr, cbs=cbs)
+
+@patch
+def key(self:RecipeFactory)->str|None:
+    "What identifies this factory's Learners in trial caches, from `recipe_key` of each part (None: one part has none); computed once"
+    if getattr(self, '_key', '') == '': self._key = self._make_key()
+    return self._key
+
+@patch
+def _make_key(self:RecipeFactory)->str|None:
+    parts = dict(model=self.model, smaller=self.smaller, loss=self.loss_func, metrics=[_metric_name(m) for m in L(self.metrics)],
+                 cbs=list(self.cbs), opt_func=self.opt_func, wd=self.wd, splitter=self.splitter, keep=self.keep,
+                 fit=self.fit, freeze_epochs=self.freeze_epochs if self.fit == 'fine_tune' else None,
+                 learner_kw=self.learner_kw)
+    keys = {k: _model_key(v) if isinstance(v, nn.Module) else recipe_key(v) for k, v in parts.items()}
+    if any(v is None for v in keys.values()): return None
+    return 'RecipeFactory(' + ', '.join(f"{k}={v}" for k, v in keys.items()) + (
+        f", unlabelled={self.unlabelled_key}" if self.unlabelled is not None else '') + ')'
+
+# %% ../nbs/50_ladder.ipynb #4a0eacb8
+@dataclasses.dataclass(frozen=True)
+class LadderContext:
+    "All that the ladder's candidates, skip rules and notes know of a run: the data, the model, the loss, what was given"
+    kind:str='image' # 'image', 'tabular', 'text' or 'other' (`data_kind`)
+    regression:bool=False # Regression targets
+    awd:bool=False # The model holds an AWD-LSTM
+    unlabelled:bool=False # Unlabelled items were given (`unlabelled=`)
+    can_shrink:bool=False # A smaller model exists (rung 5)
+    loss_func:object=None # The baseline's loss
+
+def _mixing_candidates(ctx):
+    "Images: the three input-level mixings; tables and text: hidden-layer mixing; regression targets: also C-Mixup's pairing"
+    if ctx.kind == 'image': return [dict(mix=(MixUp, {})), dict(mix=(CutMix, {})), dict(mix=(CutMixUp, {}))]
+    mixer = ManifoldMixup if ctx.kind in ('tabular', 'text') else MixUp   # token ids and categorical codes cannot be mixed
+    return [dict(mix=(mixer, {}))] + ([dict(mix=(mixer, {'pairing': CMixup()}))] if ctx.regression else [])
+
+CANDIDATES = {   # rung name -> f(context) -> the recipe changes it trains (`Step.but` keywords); rung 0 trains none
+    'more_data': lambda ctx: [] if ctx.regression else [dict(pseudo={})],
+    'mixing': _mixing_candidates,
+    'batchnorm': lambda ctx: [dict(reg=dict(bn=True))],
+    'head_dropout': lambda ctx: [dict(reg=dict(ps=0.25)), dict(reg=dict(ps=0.5))],
+    'dropout_types': lambda ctx: [dict(awd='fastai')] if ctx.awd else [dict(reg=dict(embed_p=0.1, weight_p=0.2, hidden_p=0.2, drop_path=0.1))],
+    'penalties': lambda ctx: [dict(wd=0.1)] + ([] if ctx.regression else [dict(smooth=True)]),
+    'smaller': lambda ctx: [dict(small=True)]}
+
+# %% ../nbs/50_ladder.ipynb #ccb908a8
+def _skip_batchnorm(ctx, old, new, layers):
+    "BatchNorm is in use when the model has some already (fastai's default learners do); else it needs a layer to go after"
+    n = layers(old)['batchnorm']
+    if n: return f"the model already has BatchNorm ({n} layers): rung 3 is in use"
+    return "no layer for BatchNorm to go after" if layers(new)['batchnorm'] == n else ''
+
+def _skip_dropout(ctx, old, new, layers):
+    if new.awd: return ''   # AWD-LSTM presets set dropouts the model has
+    return "no layer for these dropouts to act on" if layers(old)['dropout'] == layers(new)['dropout'] else ''
+
+def _skip_penalty(ctx, old, new, layers):
+    "Label smoothing needs single-label classes under a cross-entropy loss"
+    if not new.smooth or old.smooth: return ''
+    if isinstance(ctx.loss_func, (CrossEntropyLossFlat, nn.CrossEntropyLoss)): return ''
+    return f"label smoothing is for single-label classes under a cross-entropy loss; the loss is {ctx.loss_func!r}"
+
+SKIPS = {   # rung name -> f(context, old, new, layers) -> why recipe `new` cannot act on the model of recipe `old` ('' when it can);
+            # layers(step): `layer_counts` of a recipe's model, one Learner built per recipe
+    'more_data': lambda ctx, old, new, layers: '' if ctx.unlabelled else "no unlabelled items given (pass `unlabelled=`)",
+    'batchnorm': _skip_batchnorm, 'head_dropout': _skip_dropout, 'dropout_types': _skip_dropout, 'penalties': _skip_penalty,
+    'smaller': lambda ctx, old, new, layers: '' if ctx.can_shrink else "no smaller model given (pass `smaller=`)"}
+
+def layer_counts(learn:Learner)->dict:
+    "What the skip rules read of a recipe's model: its BatchNorm layers, dropout layers and whether it holds an AWD-LSTM"
+    return dict(batchnorm=len(batchnorm_layers(learn.model)), dropout=len(dropout_layers(learn.model)),
+                awd=awd_encoder(learn.model) is not None)
+
+# %% ../nbs/50_ladder.ipynb #7d63144b
+def _check_ladder_args(dls, model, smaller, rungs, epochs, lr, keep_tol, candidates, test_dl, test_items, overfit_check, recipe)->DataSpec:
+    "Check `RemedyLadder`'s arguments before anything trains; the data as a `DataSpec` (with its test set)"
+    spec = dls if isinstance(dls, DataSpec) else DataSpec(dls) if isinstance(dls, DataLoaders) else None
+    check_arg(spec is not None, 'dls', type(dls).__name__, 'fastai DataLoaders or a DataSpec', TypeError)
+    check_arg(test_dl is None or test_items is None, 'test_items', type(test_items).__name__, 'None when `test_dl` is given')
+    if test_dl is not None or test_items is not None:
+        spec = _copy.copy(spec); spec.test, spec._fp = ifnone(test_dl, test_items), None
+    for name, v in (('model', model), ('smaller', smaller)):
+        check_arg(v is None or isinstance(v, nn.Module) or callable(v), name, v, 'None, an nn.Module or a function returning one', TypeError)
+    check_arg(recipe is None or isinstance(recipe, RecipeFactory), 'recipe', type(recipe).__name__, 'None or a RecipeFactory', TypeError)
+    check_arg(recipe is None or model is None and smaller is None, 'model', type(model).__name__, 'None when `recipe` is given')
+    check_arg(isinstance(overfit_check, (bool, dict)), 'overfit_check', overfit_check,
+              'True, False (skip the gate) or a dict of `Learner.overfit_check` settings', TypeError)
+    if isinstance(overfit_check, dict):
+        known = set(inspect.signature(Learner.overfit_check).parameters) - {'self'}
+        check_arg(set(overfit_check) <= known, 'overfit_check', sorted(set(overfit_check) - known),
+                  f"a dict of `Learner.overfit_check` settings among {sorted(known)}", TypeError)
+    rungs = [rungs] if isinstance(rungs, str) else list(rungs)
+    for r in rungs: check_arg(r in RUNG_NAMES, 'rungs', r, f"rung names from {RUNG_NAMES}")
+    check_arg(len(rungs) > 0, 'rungs', rungs, 'at least one rung')
+    eps = epochs if isinstance(epochs, dict) else {}
+    for k in eps: check_arg(k in RUNG_NAMES, 'epochs', k, f"a dict keyed by rung names from {RUNG_NAMES}")
+    for v in (eps.values() if eps else [epochs]):
+        check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, 'epochs', v, 'a positive integer')
+    for k, v in (lr.items() if isinstance(lr, dict) else [(None, lr)]):
+        check_arg(k is None or k in RUNG_NAMES, 'lr', k, f"a dict keyed by rung names from {RUNG_NAMES}")
+        check_arg((v is None and k is None) or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+                  'lr', v, 'None, a positive number, or a dict of positive numbers')
+    check_arg(isinstance(keep_tol, (int, float)) and 0 <= keep_tol < 1, 'keep_tol', keep_tol, 'a number in [0, 1)')
+    cands = ifnone(candidates, {})
+    check_arg(isinstance(cands, dict), 'candidates', type(cands).__name__, 'None or a dict {rung name: [Step.but keywords, ...]}', TypeError)
+    for k, v in cands.items():
+        check_arg(k in RUNG_NAMES, 'candidates', k, f"a dict keyed by rung names from {RUNG_NAMES}")
+        check_arg(isinstance(v, (list, tuple)) and all(isinstance(ch, dict) for ch in v), 'candidates', v,
+                  f"a list of dicts of `Step.but` keywords for rung {k!r}")
+        for ch in v: Step().but(**ch)   # names a keyword that is not a recipe change
+    return spec
+
+# %% ../nbs/50_ladder.ipynb #dedb70bd
+def _recipe_build(recipe, step, dls)->Learner: return recipe.build(dls, step)   # (picklable, with `functools.partial`)
+
 class RemedyLadder:
     "Walk the reduce-overfitting ladder on `dls`: rung 0 to 5 in order, each kept only if it beats the incumbent beyond the seeds' noise"
     def __init__(self,
                  dls, # The data: fastai DataLoaders, or a `DataSpec` (worker processes rebuild it instead of receiving it)
-                 model=None, # nn.Module (copied for every trial), a function returning one, or None for the embedded data's plain baseline
+                 model=None, # nn.Module (copied, its weights redrawn for every seed), a function returning one, or None: fastai's default learner for the data (the embedded data: its plain baseline)
                  loss_func=None, # Loss (None: fastai's default for the data, or the baseline's)
                  metrics=None, # Metrics; the first one is reported (None: the baseline's)
-                 epochs:int|dict=20, # Epochs of `fit_one_cycle` per rung: one number, or {rung name: epochs} (others: 20)
-                 lr:float|dict|None=None, # Maximum learning rate: one number, {rung name: lr} (others: found), or None: from `lr_find` on the baseline
+                 epochs:int|dict=20, # Epochs of the training call per rung: one number, or {rung name: epochs} (others: 20)
+                 lr:float|dict|None=None, # Maximum learning rate, used as is: one number, {rung name: lr} (others: found), or None: from `lr_find` on the baseline
                  rungs=RUNG_NAMES, # Names of the rungs to run (see `fastai_remedies.rungs.RUNGS`); they run in ladder order
                  seed:int=42, # Base of the training seeds: every recipe trains from seeds 1000*seed + i, i < n_seeds
-                 smaller=None, # The smaller model for rung 5: nn.Module or function (None: the baseline's, halved twice; else rung 5 is skipped)
+                 smaller=None, # The smaller model for rung 5: nn.Module or function (None: the default model's smaller version; else rung 5 is skipped)
                  keep_tol:float=0.01, # Smallest mean paired relative improvement of the valid loss worth keeping
                  cbs=None, # Extra callbacks, put on every trial's Learner (e.g. `RNNCallback` for a text model)
                  quiet:bool=False, # No progress bars
@@ -113,117 +351,91 @@ class RemedyLadder:
                  executor=None, # A `concurrent.futures.Executor` for the trials (None: a local process pool)
                  workers:int|None=None, # Workers of that pool (None: one per CPU core, or per GPU; 1: serially, here)
                  cache_dir=None, # Folder caching every trial's result: a stopped ladder, run again, retrains nothing that finished
-                 test_dl=None, # A test `DataLoader`, never used for a decision: the final recipe is re-measured on it
+                 test_dl=None, # A test `DataLoader`, never used for a decision: the baseline and the final recipe are re-measured on it
                  test_items=None, # Or items for `dls.test_dl(test_items, with_labels=True)` (None: `dls.test_items` when not empty)
-                 candidates:dict|None=None, # {rung name: [`Step.but` keywords, ...]}: what those rungs try instead of the registry's
-                 unlabelled=None): # Unlabelled items for rung 1's pseudo-labels, as `dls.test_dl` takes them; none may be a validation or test item
-        spec = dls if isinstance(dls, DataSpec) else DataSpec(dls) if isinstance(dls, DataLoaders) else None
-        check_arg(spec is not None, 'dls', type(dls).__name__, 'fastai DataLoaders or a DataSpec', TypeError)
-        check_arg(test_dl is None or test_items is None, 'test_items', type(test_items).__name__, 'None when `test_dl` is given')
-        if test_dl is not None or test_items is not None:
-            spec = _copy.copy(spec); spec.test, spec._fp = ifnone(test_dl, test_items), None
+                 candidates:dict|None=None, # {rung name: [`Step.but` keywords, ...]}: what those rungs try instead of the ladder's own
+                 unlabelled=None, # Unlabelled items for rung 1's pseudo-labels, as `dls.test_dl` takes them; none may be a validation or test item
+                 overfit_check:bool|dict=True, # Rung 0's gate: True runs `learn.overfit_check(lr=lr)`, a dict passes its settings too, False skips it
+                 recipe=None): # A `RecipeFactory` (as `from_learner` makes) instead of `model`, `loss_func`, `metrics`, `cbs` and `smaller`
+        spec = _check_ladder_args(dls, model, smaller, rungs, epochs, lr, keep_tol, candidates, test_dl, test_items, overfit_check, recipe)
         dls = spec.load()
-        check_arg(model is None or isinstance(model, nn.Module) or callable(model), 'model', model,
-                  'None, an nn.Module or a function returning one', TypeError)
-        check_arg(smaller is None or isinstance(smaller, nn.Module) or callable(smaller), 'smaller', smaller,
-                  'None, an nn.Module or a function returning one', TypeError)
-        rungs = [rungs] if isinstance(rungs, str) else list(rungs)
-        for r in rungs: check_arg(r in RUNG_NAMES, 'rungs', r, f"rung names from {RUNG_NAMES}")
-        check_arg(len(rungs) > 0, 'rungs', rungs, 'at least one rung')
-        eps = epochs if isinstance(epochs, dict) else {}
-        for k, v in eps.items(): check_arg(k in RUNG_NAMES, 'epochs', k, f"a dict keyed by rung names from {RUNG_NAMES}")
-        for v in (eps.values() if eps else [epochs]):
-            check_arg(isinstance(v, int) and not isinstance(v, bool) and v >= 1, 'epochs', v, 'a positive integer')
-        for k, v in (lr.items() if isinstance(lr, dict) else [(None, lr)]):
-            check_arg(k is None or k in RUNG_NAMES, 'lr', k, f"a dict keyed by rung names from {RUNG_NAMES}")
-            check_arg((v is None and k is None) or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
-                      'lr', v, 'None, a positive number, or a dict of positive numbers')
-        check_arg(isinstance(keep_tol, (int, float)) and 0 <= keep_tol < 1, 'keep_tol', keep_tol, 'a number in [0, 1)')
-        cands = ifnone(candidates, {})
-        check_arg(isinstance(cands, dict), 'candidates', type(cands).__name__, 'None or a dict {rung name: [Step.but keywords, ...]}', TypeError)
-        for k, v in cands.items():
-            check_arg(k in RUNG_NAMES, 'candidates', k, f"a dict keyed by rung names from {RUNG_NAMES}")
-            check_arg(isinstance(v, (list, tuple)) and all(isinstance(ch, dict) for ch in v), 'candidates', v,
-                      f"a list of dicts of `Step.but` keywords for rung {k!r}")
-            for ch in v: Step().but(**ch)   # names a keyword that is not a recipe change
         tdl = spec.test_dl()
         if tdl is not None or test_dl is not None or test_items is not None: check_test_split(dls, tdl)
         self.has_test = tdl is not None
-        store_attr('dls,spec,model,loss_func,metrics,lr,seed,smaller,keep_tol,quiet')
-        self.candidates = {k: [dict(ch) for ch in v] for k, v in cands.items()}
-        self.rungs = [r for r in RUNG_NAMES if r in rungs]
+        store_attr('dls,spec,model,loss_func,metrics,lr,seed,smaller,keep_tol,quiet,overfit_check')
+        self.candidates = {k: [dict(ch) for ch in v] for k, v in ifnone(candidates, {}).items()}
+        self.rungs = [r for r in RUNG_NAMES if r in ([rungs] if isinstance(rungs, str) else rungs)]
+        eps = epochs if isinstance(epochs, dict) else {}
         self.epochs = {r: eps.get(r, 20) if eps else epochs for r in RUNG_NAMES}
         self.cbs = L(cbs)
         self.kind, self.regression = data_kind(dls)
         check_arg(unlabelled is None or not self.regression, 'unlabelled', f'{type(unlabelled).__name__} for regression targets',
                   'None: pseudo-labels need a classifier')
-        self.unlabelled, self._unl_key = unlabelled, None
-        if unlabelled is not None: self._unl_key = _check_unlabelled(dls, unlabelled, tdl)
-        if isinstance(model, nn.Module): self._initial = copy_model(model)
-        self._awd = None   # whether the model holds an AWD-LSTM: known at the first build
-        if self.model is None:
-            check_arg(self.kind in ('image', 'tabular'), 'model', None, f"a model for {self.kind} data (the built-in "
-                      "baseline covers the embedded digits and tables)")
-            base = baseline_learner(dls)
-            self.loss_func, self.metrics = ifnone(loss_func, base.loss_func), ifnone(metrics, base.metrics)
+        self.unlabelled, unl_key = unlabelled, (_check_unlabelled(dls, unlabelled, tdl) if unlabelled is not None else '')
+        self.recipe = recipe if recipe is not None else self._default_recipe(dls, unl_key)
+        if recipe is not None: self.recipe.unlabelled, self.recipe.unlabelled_key = unlabelled, unl_key
+        base = self.recipe.build(dls, Step())   # the baseline's own loss and metrics (a default learner's)
+        self.loss_func, self.metrics = base.loss_func, base.metrics
+        self._layers = {}   # recipe key -> `layer_counts` of its model: one Learner built per recipe
         # the trial engine: checks n_seeds, max_seeds, confidence, executor, workers and cache_dir
-        self.trials = Trials(spec, self, n_seeds=n_seeds, max_seeds=max_seeds, seed=seed, keep_tol=keep_tol,
+        self.trials = Trials(spec, self.recipe, n_seeds=n_seeds, max_seeds=max_seeds, seed=seed, keep_tol=keep_tol,
                              confidence=confidence, executor=executor, workers=workers, cache_dir=cache_dir, quiet=quiet)
 
-    def __getstate__(self):   # what a worker process receives with each trial: the recipe-building settings, not the data
-        return {k: v for k, v in self.__dict__.items() if k not in ('dls', 'spec', 'trials')}
+    def _default_recipe(self, dls, unl_key:str)->RecipeFactory:
+        "The factory of the arguments given: the model given, or fastai's default learner for the data, or the embedded data's baseline"
+        kw = dict(loss_func=self.loss_func, metrics=self.metrics, cbs=self.cbs, smaller=self.smaller, unlabelled=self.unlabelled,
+                  unlabelled_key=unl_key)
+        if self.model is not None: return RecipeFactory(self.model, **kw)
+        check_arg(self.kind in ('image', 'tabular'), 'model', None, f"a model for {self.kind} data (the default learners "
+                  "cover images and tables)")
+        if not is_embedded(dls):   # a user's DataLoaders: fastai's default learner for the data
+            return RecipeFactory(_tabular_learner if self.kind == 'tabular' else _image_learner, default=True, **kw)
+        return RecipeFactory(None, **kw)
 
-    def key(self)->str:
-        "What identifies this ladder's Learners in trial caches: models, loss, metrics, callbacks (computed once)"
-        if getattr(self, '_key', None) is None:
-            mets = [getattr(m, 'name', getattr(m, '__name__', type(m).__name__)) for m in L(self.metrics)]
-            model = self._initial if isinstance(self.model, nn.Module) else self.model
-            self._key = (f"RemedyLadder(model={_model_key(model)}, smaller={_model_key(self.smaller)}, "
-                         f"loss={self.loss_func!r}, metrics={mets}, cbs={[type(c).__name__ for c in self.cbs]}"
-                         + (f", unlabelled={self._unl_key}" if self._unl_key else '') + ")")
-        return self._key
+# %% ../nbs/50_ladder.ipynb #136c0861
+@patch
+def key(self:RemedyLadder)->str|None:
+    "What identifies the ladder's Learners in trial caches: its factory's key"
+    return self.recipe.key()
+@patch
+def can_shrink(self:RemedyLadder)->bool:
+    "Whether rung 5 has a smaller model to try"
+    return self.recipe.can_shrink()
 
-    def _make(self, small:bool, dls)->nn.Module:
-        "A fresh model (the smaller one when `small`)"
-        src = self.smaller if small else self.model
-        if src is None: return baseline_learner(dls, hidden=(50, 25) if small else (200, 100)).model
-        if isinstance(src, nn.Module): return copy_model(self._initial if src is self.model else src)
-        if _is_vision_arch(src):   # a fastai / torchvision architecture: body and head for this data, as vision_learner
-            from fastai.vision.learner import create_vision_model
-            with preserve_rng(): n_in = dls.valid.one_batch()[0].shape[1]
-            return create_vision_model(src, dls.c, pretrained=False, n_in=n_in)
-        return src()
+@patch
+def build(self:RemedyLadder, step:Step|None=None, dls=None)->Learner:
+    "A fresh Learner for recipe `step` (None: the baseline; untrained, without its recipe's callbacks) on `dls` (None: the ladder's)"
+    return self.recipe.build(self.dls if dls is None else dls, step)
 
-    def can_shrink(self): return self.smaller is not None or self.model is None
+@patch
+def layers(self:RemedyLadder, step:Step)->dict:
+    "`layer_counts` of recipe `step`'s model (its Learner is built once)"
+    k = step.key()
+    if k not in self._layers: self._layers[k] = layer_counts(self.build(step))
+    return self._layers[k]
 
-    def build(self, step:Step|None=None, dls=None)->Learner:
-        "A fresh Learner for recipe `step` (None: the plain baseline; untrained, without its mixing callback) on `dls` (None: the ladder's)"
-        step, dls = ifnone(step, Step()), self.dls if dls is None else dls
-        model = self._make(step.small, dls)
-        if self._awd is None: self._awd = _has_awd(model)
-        if step.awd: set_awd_dropouts(model, step.awd)
-        kw = dict(loss_func=TrainLabelSmoothing() if step.smooth else self.loss_func, metrics=self.metrics,
-                  cbs=[_copy.copy(cb) for cb in self.cbs], **({'wd': step.wd} if step.wd is not None else {}))
-        return remedy_learner(dls, model, **{'bn': False, **step.reg}, **kw) if step.reg else Learner(dls, model, **kw)
+@patch
+def context(self:RemedyLadder, step:Step)->LadderContext:
+    "What the candidates, skip rules and notes may know when `step` is the incumbent"
+    return LadderContext(self.kind, self.regression, self.layers(step)['awd'], self.unlabelled is not None,
+                         self.can_shrink(), self.loss_func)
 
-    def __call__(self, dls, step:Step)->Learner:
-        "The trials' Learner factory: `build(step, dls)` with the recipe's callbacks (pseudo-labels on `unlabelled`, mixing)"
-        return self.build(step, dls).add_cbs(step.callbacks(self.unlabelled))
+@patch
+def trial(self:RemedyLadder, step:Step, epochs:int, lr:float, seed:int|None=None)->Trial:
+    "The `Trial` of recipe `step` (seed None: the first training seed)"
+    return self.trials.trial(step, ifnone(seed, self.trials.seeds()[0]), epochs, lr)
 
-    def trial(self, step:Step, epochs:int, lr:float, seed:int|None=None)->Trial:
-        "The `Trial` of recipe `step` (seed None: the first training seed)"
-        return self.trials.trial(step, ifnone(seed, self.trials.seeds()[0]), epochs, lr)
-
-    def train(self, step:Step, epochs:int, lr:float, seed:int|None=None)->dict:
-        "Train recipe `step` here, from `seed` (None: the first training seed), as a trial does: its numbers"
-        return run_trial(self.trial(step, epochs, lr, seed))
+@patch
+def train(self:RemedyLadder, step:Step, epochs:int, lr:float, seed:int|None=None)->dict:
+    "Train recipe `step` here, from `seed` (None: the first training seed), as a trial does: its numbers"
+    return run_trial(self.trial(step, epochs, lr, seed))
 
 # %% ../nbs/50_ladder.ipynb #7419708b
 def mix_candidates(kind:str, # From `data_kind`
                    regression:bool=False, # Regression targets
                   )->tuple: # ([(callback class, kwargs), ...], note)
     "The mixing variants rung 2 tries for data of `kind` (the registry's candidates), and a note for the report"
-    return [c['mix'] for c in rung('mixing').candidates(kind, regression, False)], ''
+    return [c['mix'] for c in CANDIDATES['mixing'](LadderContext(kind, regression))], ''
 
 # %% ../nbs/50_ladder.ipynb #5cfe8a74
 _COLS = ['rung', 'name', 'change', 'n', 'honest_loss', 'valid_loss', 'valid_loss_pm', 'gap', 'gap_pm', 'metric', 'metric_pm',
@@ -234,6 +446,7 @@ class LadderResult:
     def __init__(self, ladder:RemedyLadder):
         self.ladder, self.rows, self.final, self.best, self.final_results, self.test = ladder, [], Step(), None, None, None
         self.lr, self.final_lr, self.final_epochs, self.stopped, self.interrupted = None, None, None, None, False
+        self.base_results = None   # the baseline's results over the seeds (its test figures are compared with the final recipe's)
         self.seconds_total = self.seconds_training = 0.
         self.metric_name, self.seeds = None, ladder.trials.seeds()
 
@@ -266,7 +479,6 @@ class LadderResult:
 def _find_lr(self:RemedyLadder)->float:
     "Median over the training seeds of the larger of `lr_find`'s `valley` and `steep` suggestions on the baseline (2 digits)"
     from fastai.callback.schedule import valley, steep
-    from fastai_remedies.trials import seed_everything
     found = []
     with preserve_rng():
         for s in self.trials.seeds():   # one lr_find can be off by 100x (a `steep` of 0.9 was seen on digits)
@@ -278,13 +490,45 @@ def _find_lr(self:RemedyLadder)->float:
     return float(f"{np.median(found):.2g}")   # rounded: the lr is part of every trial's cache key
 
 @patch
+def _gate(self:RemedyLadder, step:Step, lr:float):
+    "Rung 0's gate: `overfit_check` on the baseline with the ladder's settings; None when `overfit_check=False`"
+    if self.overfit_check is False: return None
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return self.build(step).overfit_check(**{'lr': lr, **(self.overfit_check if isinstance(self.overfit_check, dict) else {})})
+
+@patch
+def _note(self:RemedyLadder, name:str, base:list, lr:float)->str:
+    "The note a rung gets before its candidates: rung 1's learning curve (`more_data.ladder_note`, on the baseline recipe)"
+    if name != 'more_data': return None
+    view = SimpleNamespace(build=functools.partial(_recipe_build, self.recipe), trials=self.trials, dls=self.dls, epochs=self.epochs)
+    return ladder_note(view, dict(summarize(base), lr=lr))
+
+@patch
+def _candidates(self:RemedyLadder, name:str, step:Step, res)->list:
+    "The candidates of rung `name` on top of `step`: [(name, change, recipe)]; the skipped ones get a row saying why"
+    ctx, rg, out = self.context(step), rung(name), []
+    changes = self.candidates[name] if name in self.candidates else CANDIDATES[name](ctx) if name in CANDIDATES else None
+    if changes is None: return out
+    if not changes:
+        res.add(name, rg.title, kept=False, note=f"no candidate for {self.kind}{' regression' if self.regression else ''} data")
+    for ch in changes:
+        new = step.but(**ch)
+        change = _call(*new.mix) if 'mix' in ch else new.describe()
+        why = SKIPS[name](ctx, step, new, self.layers) if name in SKIPS else ''
+        if why: res.add(name, change, kept=False, reason='skipped', note=f"skipped: {why}")
+        else: out.append((name, change, new))
+    return out
+
+# %% ../nbs/50_ladder.ipynb #dfedcfa2
+@patch
 def run(self:RemedyLadder)->LadderResult:
     "Walk the rungs in order; at each, keep the best candidate only if it beats the incumbent, paired by seed, beyond the noise"
     res, t0, tr = LadderResult(self), time.perf_counter(), self.trials
     ref = RUNGS[0].name   # rung 0, the reference every rung is compared with: it always runs
     names = [ref] + [r for r in self.rungs if r != ref]
-    if self._awd is None: self.build(Step())   # learn whether the model holds an AWD-LSTM (rung 4's candidates)
     step = Step()
+    self.layers(step)   # the baseline's model: its layers, and whether it holds an AWD-LSTM (rung 4's candidates)
     try:
         t = time.perf_counter()
         found = self._find_lr() if self.lr is None or (isinstance(self.lr, dict) and set(self.lr) < set(names)) else None
@@ -292,37 +536,26 @@ def run(self:RemedyLadder)->LadderResult:
         lrs = {r: (self.lr.get(r, found) if isinstance(self.lr, dict) else ifnone(self.lr, found)) for r in RUNG_NAMES}
         res.lr = lrs[ref]
         ep, lr = self.epochs[ref], lrs[ref]
+        res.final_epochs, res.final_lr = ep, lr   # what `code` and `refit` use, even after a stop at rung 0
         t = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            oc = self.build(step).overfit_check(lr=lr)
+        oc = self._gate(step, lr)
         res.seconds_training += time.perf_counter() - t
-        if not oc.passed:
+        if oc is not None and not oc.passed:
             res.add(ref, 'overfit_check', kept=False, note=oc.message, reason='cannot overfit')
             res.stopped = ("the baseline cannot overfit a small subset: fix the model, data or learning rate "
                            "first; more regularisation would be the wrong direction")
         else:
             base = tr.run([step], epochs=ep, lr=lr, labels=[f'rung 0 {ref}'])[0]
-            res.add(ref, 'plain model', base, kept=True, note='overfit_check passed', reason='reference')
-            res.final_results, res.final_epochs, res.final_lr = base, ep, lr
+            res.add(ref, 'plain model', base, kept=True, reason='reference',
+                    note='overfit_check passed' if oc is not None else 'overfit_check skipped (`overfit_check=False`)')
+            res.final_results, res.base_results = base, base
             for level, grp in itertools.groupby(names[1:], key=lambda n: rung(n).level):   # rung 4's entries: judged together
                 grp, cands = list(grp), []
                 ep, lr = self.epochs[grp[0]], lrs[grp[0]]
                 for name in grp:
-                    rg = rung(name)
-                    if rg.note is not None:   # what the baseline says about this rung (rung 1's learning curve)
-                        res.add(name, rg.title, note=rg.note(self, dict(summarize(base), lr=lrs[ref])))
-                    if rg.candidates is None and name not in self.candidates: continue
-                    changes = self.candidates[name] if name in self.candidates else rg.candidates(self.kind, self.regression, self._awd)
-                    if not changes:
-                        res.add(name, rg.title, kept=False, note=f"no candidate for {self.kind}{' regression' if self.regression else ''} data")
-                        continue
-                    for ch in changes:
-                        new = step.but(**ch)
-                        change = _call(*new.mix) if 'mix' in ch else new.describe()
-                        why = rg.skip(self, step, new) if rg.skip else ''
-                        if why: res.add(name, change, kept=False, reason='skipped', note=f"skipped: {why}")
-                        else: cands.append((name, change, new))
+                    note = self._note(name, base, lrs[ref])
+                    if note is not None: res.add(name, rung(name).title, note=note)
+                    cands += self._candidates(name, step, res)
                 if not cands: continue
                 rows = tr.compare(step, [c[2] for c in cands], epochs=ep, lr=lr, labels=[f"{n} {c}" for n, c, _ in cands],
                                   name=f"rung {level}")
@@ -334,26 +567,59 @@ def run(self:RemedyLadder)->LadderResult:
     except KeyboardInterrupt: res.interrupted = True
     finally: tr.close()
     res.final = step
-    if res.final_results is not None:
-        res.best = summarize(res.final_results[:tr.n_seeds], tr.confidence)
-        if self.has_test: res.test = {k: res.best[k] for k in ('test_loss', 'test_loss_pm', 'test_metric', 'test_metric_pm')}
+    res.finish()
     res.seconds_total = time.perf_counter() - t0
     return res
 
-# %% ../nbs/50_ladder.ipynb #e7c6fc88
+# %% ../nbs/50_ladder.ipynb #1f113b7a
 def _pm(m, h, fmt='.4f'): return f"{m:{fmt}} ± {h:{fmt}}" if math.isfinite(h) else f"{m:{fmt}}"
 
+@patch
+def finish(self:LadderResult):
+    "The final recipe's summary over the first seeds; with a test set, its test figures and the paired test difference to the baseline"
+    tr = self.ladder.trials
+    if self.final_results is None: return
+    self.best = summarize(self.final_results[:tr.n_seeds], tr.confidence)
+    if not self.ladder.has_test: return
+    self.test = {k: self.best[k] for k in ('test_loss', 'test_loss_pm', 'test_metric', 'test_metric_pm')}
+    base, fin = self.base_results[:tr.n_seeds], self.final_results[:tr.n_seeds]   # the same seeds, in the same order
+    m, h = t_interval([f['test_loss'] - b['test_loss'] for f, b in zip(fin, base)], tr.confidence)
+    bs = summarize(base, tr.confidence)
+    self.test.update(baseline_test_loss=bs['test_loss'], baseline_test_loss_pm=bs['test_loss_pm'], baseline_test_metric=bs['test_metric'],
+                     baseline_test_metric_pm=bs['test_metric_pm'], diff=m, diff_lo=m - h, diff_hi=m + h, n=len(fin))
+
+def _test_sentence(res)->str:
+    "One sentence: does the final recipe beat the baseline on the test set (paired difference of the test loss, its interval)?"
+    t, m = res.test, res.metric_name or 'metric'
+    if not res.kept:
+        return (f"On the test set, never used for a decision, the baseline (nothing was kept) has loss "
+                f"{_pm(t['test_loss'], t['test_loss_pm'])}, {m} {_pm(t['test_metric'], t['test_metric_pm'])}.")
+    lo, hi = t['diff_lo'], t['diff_hi']
+    says = ("it beats the baseline there" if hi < 0 else "it is worse than the baseline there" if lo > 0 else
+            "not distinguishable from the baseline there (the interval holds zero)")
+    return (f"On the test set, never used for a decision, the final recipe's loss is {_pm(t['test_loss'], t['test_loss_pm'])} "
+            f"against the baseline's {_pm(t['baseline_test_loss'], t['baseline_test_loss_pm'])} on the same {t['n']} seeds: "
+            f"paired difference {t['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}] — {says}.")
+
+@patch(as_prop=True)
+def test_verdict(self:LadderResult)->str:
+    "One sentence on the test set: the final recipe against the baseline, paired by seed ('' without a test set)"
+    return _test_sentence(self) if self.test is not None else ''
+
+# %% ../nbs/50_ladder.ipynb #e7c6fc88
 @patch(as_prop=True)
 def recommendation(self:LadderResult)->str:
     "What the ladder found and what to do next, in words"
     if self.stopped: return f"Stopped at rung 0: {self.stopped}.\n\n" + self.rows[0]['note']
+    skipped = self.rows and self.rows[0]['note'].startswith('overfit_check skipped')
     if not self.rows or self.best is None: return "Interrupted before the baseline finished: nothing to recommend yet."
     base, fin, m = self.rows[0], self.best, self.metric_name or 'metric'
     tr = self.ladder.trials
     lines = [f"Every recipe was trained from the same {tr.n_seeds} seeds ({', '.join(map(str, self.seeds))}); figures are "
              f"means ± {tr.confidence:.0%} t-interval half-widths over seeds.",
              f"Baseline: valid loss {_pm(base['valid_loss'], base['valid_loss_pm'])}, honest gap "
-             f"{_pm(base['gap'], base['gap_pm'])}, {m} {_pm(base['metric'], base['metric_pm'])}."]
+             f"{_pm(base['gap'], base['gap_pm'])}, {m} {_pm(base['metric'], base['metric_pm'])}." +
+             (" Rung 0's `overfit_check` was skipped (`overfit_check=False`): whether the model can overfit was not checked." if skipped else "")]
     more = [r for r in self.rows if r['name'] == 'more_data']
     if more: lines.append(f"Rung 1 (more data): {more[0]['note']}.")
     if self.kept:
@@ -362,65 +628,126 @@ def recommendation(self:LadderResult)->str:
                      f"baseline), honest gap {_pm(fin['gap'], fin['gap_pm'])}, {m} {_pm(fin['metric'], fin['metric_pm'])}.")
     else: lines.append("No candidate beat the baseline beyond the seeds' noise: the baseline stays; try more epochs per "
                        "rung, more seeds, or more data (rung 1).")
-    if self.test is not None:
-        lines.append(f"On the test set, never used for a decision: loss {_pm(self.test['test_loss'], self.test['test_loss_pm'])}, "
-                     f"{m} {_pm(self.test['test_metric'], self.test['test_metric_pm'])}.")
+    if self.test is not None: lines.append(_test_sentence(self))
     else: lines.append("No test set was given: the final figures were used to choose the recipe, so they are "
                        "selection-biased (optimistic); pass `test_dl=` or `test_items=` for an unbiased measurement.")
     if self.interrupted: lines.append("(Interrupted: the rungs after the last row were not run.)")
     return '\n'.join(lines)
 
+# %% ../nbs/50_ladder.ipynb #ec45adbd
 def _data_lines(spec)->list:
     "Python that makes the ladder's DataLoaders, when the data came as a `DataSpec` of a function"
-    if spec.fn is None: return ["# dls = ...  # the DataLoaders given to the ladder"]
     args = ', '.join(f"{k}={v!r}" for k, v in spec.kwargs.items())
     return [f"from {spec.fn.__module__} import {spec.fn.__name__}", f"dls = {spec.fn.__name__}({args})"]
 
+def _model_lines(fac, small:bool)->list:
+    "Python that makes the recipe's model, loss and metrics (its factory's); a user's own model comes in as `model`"
+    src = fac.smaller if small else fac.model
+    if src is _embedded_learner:
+        return ["from fastai_remedies.data import baseline_learner", f"base = baseline_learner(dls, hidden={(50, 25) if small else (200, 100)})",
+                "model, loss_func, metrics = base.model, base.loss_func, base.metrics"]
+    if src is _tabular_learner: base = ["from fastai.tabular.learner import tabular_learner", f"base = tabular_learner(dls, layers={[50, 25] if small else [200, 100]})"]
+    elif src is _image_learner:
+        f = (8, 16, 32) if small else (16, 32, 64)
+        base = ["from fastai.layers import SimpleCNN", f"base = Learner(dls, nn.Sequential(SimpleCNN((dls.one_batch()[0].shape[1], {', '.join(map(str, f))})), nn.Linear({f[-1]}, dls.c)))"]
+    else: return ["model = smaller_model  # the `smaller` model given to the ladder" if small else
+                  "# `model`: your model, freshly built (the ladder redrew an nn.Module's weights for each seed; see `redraw_weights`)"]
+    return base + ["model, loss_func, metrics = base.model, ifnone(loss_func, base.loss_func), ifnone(metrics, base.metrics)"]
+
+# %% ../nbs/50_ladder.ipynb #31b4f9a8
 @patch(as_prop=True)
 def code(self:LadderResult)->str:
-    "Python that rebuilds and trains the final recipe from the first seed, as its trial did (the same numbers)"
-    lad, st = self.ladder, self.final
-    lines = ["from fastai.basics import *", "from fastai_remedies.gap import GapMonitor",
-             "from fastai_remedies.core import torch_threads", "from fastai_remedies.trials import seed_everything"] + _data_lines(lad.spec)
-    seed = self.seeds[0]
-    lines.append(f"seed_everything(dls, {seed})")
-    if lad.model is None:
-        lines.append("from fastai_remedies.data import baseline_learner")
-        lines.append(f"base = baseline_learner(dls, hidden={(50, 25) if st.small else (200, 100)})")
-        lines.append("model, loss_func, metrics = base.model, base.loss_func, base.metrics")
-    else: lines.append("model = smaller_model  # the `smaller` model given to the ladder" if st.small else
-                       "# model, loss_func, metrics = ...  # as given to the ladder")
-    if st.smooth: lines += ["from fastai_remedies.arch import TrainLabelSmoothing", "loss_func = TrainLabelSmoothing()"]
+    "Python, runnable as printed, that rebuilds and trains the final recipe from the first seed, as its trial did"
+    lad, st, fac = self.ladder, self.final, self.ladder.recipe
+    own = fac.smaller if st.small else fac.model
+    mine = own in (_embedded_learner, _tabular_learner, _image_learner)
+    own_unl = getattr(lad.dls, 'unlabelled_items', None) is lad.unlabelled   # the embedded digits' own (the command line's)
+    body = [f"seed_everything(dls, {self.seeds[0]})"] + _model_lines(fac, st.small)
+    if st.smooth: body += ["from fastai_remedies.arch import TrainLabelSmoothing", "loss_func = TrainLabelSmoothing()"]
     cbs = []
     if st.pseudo is not None:
-        mine = getattr(lad.dls, 'unlabelled_items', None) is lad.unlabelled   # the embedded digits' own (the command line's)
-        lines += ["from fastai_remedies.more_data import PseudoLabel",
-                  "unlabelled = dls.unlabelled_items" if mine else "unlabelled = ...  # the unlabelled items given to the ladder (`unlabelled=`)"]
+        body += ["from fastai_remedies.more_data import PseudoLabel"]
         cbs.append(f"PseudoLabel(unlabelled{''.join(f', {k}={v!r}' for k, v in st.pseudo.items())})")
     if st.mix:
         for cls in [st.mix[0]] + [type(v) for v in st.mix[1].values() if type(v).__module__.startswith('fastai_remedies')]:
-            lines.append(f"from {cls.__module__} import {cls.__name__}")
+            body.append(f"from {cls.__module__} import {cls.__name__}")
         cbs.append(_call(*st.mix))
-    if st.awd: lines += ["from fastai_remedies.ladder import set_awd_dropouts", f"set_awd_dropouts(model, {st.awd!r})"]
-    kw = f"loss_func=loss_func, metrics=metrics, cbs=[{', '.join(cbs)}]" + (f", wd={st.wd!r}" if st.wd is not None else '')
+    if st.awd: body += ["from fastai_remedies.awd import set_awd_dropouts", f"set_awd_dropouts(model, {st.awd!r})"]
+    wd = st.wd if st.wd is not None else fac.wd
+    kw = f"loss_func=loss_func, metrics=metrics, cbs=[{', '.join(cbs)}]" + (f", wd={wd!r}" if wd is not None else '')
     if st.reg:
-        lines.append("from fastai_remedies.arch import remedy_learner")
+        body.append("from fastai_remedies.arch import remedy_learner")
         reg = ', '.join(f"{k}={v!r}" for k, v in {'bn': False, **st.reg}.items())
-        lines.append(f"learn = remedy_learner(dls, model, {reg}, {kw})")
-    else: lines.append(f"learn = Learner(dls, model, {kw})")
-    lines.append(f"seed_everything(dls, {seed})  # as the ladder's trials: training starts from the seed")
-    lines.append(f"with torch_threads(1): learn.fit_one_cycle({self.final_epochs}, {self.final_lr!r}, cbs=GapMonitor())")
-    return '\n'.join(lines)
+        body.append(f"learn = remedy_learner(dls, model, {reg}, {kw})")
+    else: body.append(f"learn = Learner(dls, model, {kw})")
+    extra = [k for k, on in (('opt_func', fac.opt_func is not Adam), ('splitter', fac.splitter is not trainable_params),
+                             ('callbacks', bool(fac.cbs)), (str(sorted(fac.learner_kw)), bool(fac.learner_kw))) if on]
+    if extra: body.append(f"# (the ladder's Learners also had your {', '.join(extra)}: add them to the call above)")
+    body.append(f"seed_everything(dls, {self.seeds[0]})  # as the ladder's trials: training starts from the seed")
+    call = (f"learn.fine_tune({self.final_epochs}, {self.final_lr!r}, {fac.freeze_epochs}, cbs=GapMonitor())" if fac.fit == 'fine_tune'
+            else f"learn.fit_one_cycle({self.final_epochs}, {self.final_lr!r}, cbs=GapMonitor())")
+    body.append(f"with torch_threads(1): {call}")
+    head = ["from fastai.basics import *", "from fastai_remedies.gap import GapMonitor",
+            "from fastai_remedies.core import torch_threads", "from fastai_remedies.trials import seed_everything"]
+    top = lad.spec.fn is not None and fac.model is _embedded_learner and (st.pseudo is None or own_unl)
+    if top: return '\n'.join(head + _data_lines(lad.spec) + (["unlabelled = dls.unlabelled_items"] if st.pseudo is not None else []) + body)
+    args = ['dls'] + ([] if mine else ['model']) + ([] if fac.model is _embedded_learner else ['loss_func=None', 'metrics=None']) + (
+        ['unlabelled'] if st.pseudo is not None else [])
+    return '\n'.join(head + [f"def train_final({', '.join(args)}):   # your DataLoaders" + ("" if mine else ", a fresh model") +
+                             ("" if fac.model is _embedded_learner else ", your loss and metrics") +
+                             (", the unlabelled items" if st.pseudo is not None else "")] +
+                     ['    ' + l for l in body] + ["    return learn", f"# learn = train_final({', '.join(a.split('=')[0] for a in args)})"])
 
+# %% ../nbs/50_ladder.ipynb #d504e8f6
 @patch
 def final_learner(self:LadderResult)->Learner:
     "A fresh, untrained Learner of the final recipe (its mixing callback is added to it)"
-    return self.ladder(self.ladder.dls, self.final)
+    return self.ladder.recipe(self.ladder.dls, self.final)
 
 @patch
 def refit(self:LadderResult, seed:int|None=None)->dict:
-    "Train the final recipe again, here, from `seed` (None: the first seed), as its trial did: the same numbers"
+    "Train the final recipe again, here, from `seed` (None: the first seed), as its trial did (after a stop at rung 0: the baseline)"
     return self.ladder.train(self.final, self.final_epochs, self.final_lr, seed)
+
+# %% ../nbs/50_ladder.ipynb #33a180dc
+def trained(learn:Learner)->bool:
+    "Whether `learn`'s optimizer has taken a step (its state holds step statistics; `lr_find` puts the state back, `freeze` adds none)"
+    return learn.opt is not None and any(k not in ('do_wd', 'force_train') for s in learn.opt.state.values() for k in s)
+
+def _pretrained_groups(learn:Learner, fit:str)->int:
+    "How many of `learn`'s parameter groups are pretrained: those frozen now, or with `fit='fine_tune'` all but the last"
+    if learn.opt is not None and getattr(learn.opt, 'frozen_idx', 0) > 0: return learn.opt.frozen_idx
+    return len(L(learn.splitter(learn.model))) - 1 if fit == 'fine_tune' else 0
+
+@patch(cls_method=True)
+def from_learner(cls:RemedyLadder,
+                 learn:Learner, # The baseline as you would train it: untrained, with validation data
+                 fit:str='fit_one_cycle', # Your training call: 'fit_one_cycle' (epochs, lr) or 'fine_tune' (epochs, base_lr, freeze_epochs)
+                 freeze_epochs:int=1, # `fine_tune`'s frozen epochs
+                 smaller=None, # Rung 5's model: an nn.Module or a function returning one (None: rung 5 is skipped)
+                 **kwargs)->RemedyLadder: # `RemedyLadder`'s settings: epochs, lr, rungs, n_seeds, test_dl, overfit_check...
+    "A ladder whose baseline is `learn`: its model, loss, metrics, `opt_func`, `wd`, callbacks and training call; every candidate is it plus one change"
+    check_arg(isinstance(learn, Learner), 'learn', type(learn).__name__, 'a fastai Learner', TypeError)
+    bad = sorted(set(kwargs) & {'model', 'loss_func', 'metrics', 'cbs', 'recipe', 'dls'})
+    check_arg(not bad, 'kwargs', bad, "none of model, loss_func, metrics, cbs, recipe, dls: they come from `learn`", TypeError)
+    check_arg(fit in FITS, 'fit', fit, f"one of {FITS}")
+    check_arg(isinstance(freeze_epochs, int) and not isinstance(freeze_epochs, bool) and freeze_epochs >= 0, 'freeze_epochs',
+              freeze_epochs, 'an integer >= 0')
+    dls = learn.dls
+    check_arg(len(dls.loaders) > 1 and len(dls.valid_ds) > 0, 'learn', 'a Learner without validation data',
+              'a Learner whose DataLoaders have a validation set (every decision is made on it)')
+    check_arg(not trained(learn), 'learn', 'a Learner already trained', 'an untrained Learner, built as you build yours: '
+              'every seed redraws its initial weights (a trained Learner\'s are no initial ones)')
+    kw = {k: getattr(learn, k) for k, d in (('train_bn', True), ('wd_bn_bias', False), ('moms', (0.95, 0.85, 0.95))) if getattr(learn, k) != d}
+    recipe = RecipeFactory(learn.model, loss_func=learn.loss_func, metrics=list(learn.metrics), cbs=_user_cbs(learn.cbs),
+                           opt_func=learn.opt_func, wd=learn.wd, splitter=learn.splitter, smaller=smaller,
+                           keep=_pretrained_groups(learn, fit), fit=fit, freeze_epochs=freeze_epochs, learner_kw=kw)
+    return cls(dls, recipe=recipe, **kwargs)
+
+@patch
+def remedy_ladder(self:Learner, **kwargs)->LadderResult: # `RemedyLadder.from_learner`'s arguments (fit, epochs, lr, test_dl...)
+    "Run the reduce-overfitting ladder from this Learner as its baseline: `RemedyLadder.from_learner(self, **kwargs).run()`"
+    return RemedyLadder.from_learner(self, **kwargs).run()
 
 # %% ../nbs/50_ladder.ipynb #60f9d7fe
 @patch

@@ -12,16 +12,14 @@ from fastai.basics import *
 from fastprogress.fastprogress import progress_bar
 from . import __version__
 from .core import check_arg, preserve_rng, one_process, quiet, torch_threads, writable_dir
-from .data import get_dls, baseline_learner
+from .data import get_dls
 from .gap import GapMonitor, valid_view
 from .decode import decode_once
-from .arch import remedy_learner, regularize
-import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['data_fingerprint', 'check_test_split', 'DataSpec', 'embedded', 'recipe_key', 'recipe_learner', 'Reseeded', 'Trial',
-           'trial_id', 'seed_everything', 'run_trial', 'SerialExecutor', 'default_workers', 'local_pool',
-           'check_executor', 'run_trials', 'TrialCache', 't_interval', 'paired_verdict', 'Trials', 'summarize']
+__all__ = ['data_fingerprint', 'check_test_split', 'DataSpec', 'embedded', 'recipe_key', 'Reseeded', 'Trial', 'trial_id',
+           'seed_everything', 'run_trial', 'SerialExecutor', 'default_workers', 'local_pool', 'check_executor',
+           'run_trials', 'TrialCache', 't_interval', 'paired_verdict', 'Trials', 'summarize']
 
 # %% ../nbs/45_trials.ipynb #f21e6cdb
 _BUILT = {}   # DataLoaders built from a `DataSpec` in this process, by its key
@@ -116,19 +114,6 @@ def recipe_key(recipe)->str:
     check_arg(' at 0x' not in r, 'recipe', r, 'a value with a stable text (a `key`, or a repr without a memory address)')
     return r
 
-def recipe_learner(dls:DataLoaders, # The data (an embedded dataset)
-                   recipe:dict|None=None, # `regularize` settings, `mix=(class, kwargs)`, `hidden=`, `Learner` keywords
-                  )->Learner:
-    "The embedded data's plain baseline (`baseline_learner`) trained as `recipe` says"
-    rec = dict(recipe or {})
-    base = baseline_learner(dls, hidden=rec.pop('hidden', (200, 100)))
-    mix = rec.pop('mix', None)
-    kw = dict(loss_func=base.loss_func, metrics=base.metrics, **rec)
-    if mix is not None: kw['cbs'] = L(kw.get('cbs')) + [mix[0](**_copy.deepcopy(mix[1]))]
-    reg = inspect.signature(regularize).parameters
-    if any(k in reg for k in rec): return remedy_learner(dls, base.model, **{'bn': False, **kw})
-    return Learner(dls, base.model, **kw)
-
 @dataclasses.dataclass(frozen=True)
 class Reseeded:
     "`recipe` trained from other seeds (`seed + offset`): a candidate that changes nothing but the seed, for A/A calibration"
@@ -145,10 +130,11 @@ class Trial:
     seed:int # Seed of the weights, data order, mixing and dropout masks
     epochs:int=20 # Epochs of `fit_one_cycle`
     lr:float=1e-2 # Maximum learning rate
-    learner:object=recipe_learner # Picklable function (dls, recipe) -> Learner
+    learner:object=None # Picklable function (dls, recipe) -> Learner, e.g. the ladder's `RecipeFactory` (required)
     restore_best:bool=False # Report (and keep) the best valid-loss epoch instead of the last
     threads:int=1 # Torch threads while training
     label:str='' # Shown by the progress bar, e.g. 'rung 3 batchnorm, seed 2/3'
+    def __post_init__(self): check_arg(callable(self.learner), 'learner', self.learner, 'a picklable function (dls, recipe) -> Learner')
 
 def trial_id(trial:Trial)->str:
     "What identifies `trial`'s result: recipe, seed, epochs, lr, `restore_best`, the data's name and the factory (as JSON)"
@@ -176,7 +162,8 @@ def run_trial(trial:Trial)->dict:
         seed_everything(dls, seed)   # the factory may have drawn (e.g. `one_batch`): every process trains from here
         gm = GapMonitor(restore_best=trial.restore_best)
         start = time.perf_counter()
-        with quiet(learn): learn.fit_one_cycle(trial.epochs, trial.lr, cbs=gm)
+        fit = getattr(trial.learner, 'train', None)   # a factory's own training call (e.g. `fine_tune`), else one cycle
+        with quiet(learn): fit(learn, trial.epochs, trial.lr, cbs=gm) if fit else learn.fit_one_cycle(trial.epochs, trial.lr, cbs=gm)
         secs = time.perf_counter() - start
         tdl = trial.data.test_dl()
         if tdl is not None:
@@ -360,7 +347,7 @@ class Trials:
     "Repeated, paired, seeded trials of recipes on one split, run through an Executor and cached; paired decisions"
     def __init__(self,
                  data, # `DataSpec`, `DataLoaders`, or the name of an embedded dataset
-                 learner=recipe_learner, # Picklable function (dls, recipe) -> Learner
+                 learner, # Picklable function (dls, recipe) -> Learner, e.g. the ladder's `RecipeFactory`
                  epochs:int=20, # Epochs of `fit_one_cycle` per trial
                  lr:float=1e-2, # Maximum learning rate
                  n_seeds:int=3, # Training seeds per recipe
@@ -387,6 +374,7 @@ class Trials:
         check_arg(isinstance(confidence, float) and 0 < confidence < 1, 'confidence', confidence, 'a number in (0, 1)')
         check_arg(workers is None or (isint(workers) and workers >= 1), 'workers', workers, 'None or a positive integer')
         check_executor(executor)
+        check_arg(callable(learner), 'learner', learner, 'a picklable function (dls, recipe) -> Learner')
         self.cache = TrialCache(cache_dir) if cache_dir is not None else None
         store_attr('data,learner,epochs,lr,n_seeds,max_seeds,seed,keep_tol,confidence,restore_best,executor,workers,quiet')
         self._memo, self._pool = {}, None
