@@ -90,9 +90,6 @@ def test_depth_report(capsys):
     with capsys.disabled(): print('\n' + rep)
     assert 'floors' in rep
 
-# the circle gap -> rungs ⇢ more_data -> gap (rungs loads more_data.ladder_note through `plugin`) is removed by the
-# rungs-as-data work of issue 23 (item 2), developed on another branch: flip this mark when it lands
-@pytest.mark.xfail(strict=True, reason="issue 23 item 2: gap -> rungs ⇢ more_data -> gap, removed on the rungs branch")
 def test_no_import_cycle():
     assert cycles(graph()) == [], f"import cycles between {PKG} modules: {cycles(graph())}"
 
