@@ -213,6 +213,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'fastai_remedies.gap.GapMonitor._batches': ('gap.html#gapmonitor._batches', 'fastai_remedies/gap.py'),
                                      'fastai_remedies.gap.GapMonitor._col_names': ( 'gap.html#gapmonitor._col_names',
                                                                                     'fastai_remedies/gap.py'),
+                                     'fastai_remedies.gap.GapMonitor._direction': ( 'gap.html#gapmonitor._direction',
+                                                                                    'fastai_remedies/gap.py'),
                                      'fastai_remedies.gap.GapMonitor._init_state': ( 'gap.html#gapmonitor._init_state',
                                                                                      'fastai_remedies/gap.py'),
                                      'fastai_remedies.gap.GapMonitor._loss_func': ( 'gap.html#gapmonitor._loss_func',
