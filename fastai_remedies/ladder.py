@@ -272,8 +272,10 @@ def _find_lr(self:RemedyLadder)->float:
         for s in self.trials.seeds():   # one lr_find can be off by 100x (a `steep` of 0.9 was seen on digits)
             seed_everything(self.dls, s)
             learn = self.build(Step())
-            with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+            import tempfile   # fastai's LRFinder saves the weights under learn.path: a temporary folder, never the working one
+            with tempfile.TemporaryDirectory() as tmp, learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
                 warnings.simplefilter('ignore')
+                learn.path, learn.model_dir = Path(tmp), 'models'
                 found.append(max(learn.lr_find(suggest_funcs=(valley, steep), show_plot=False)))
     return float(f"{np.median(found):.2g}")   # rounded: the lr is part of every trial's cache key
 

@@ -11,15 +11,15 @@ from fastai.basics import *
 from fastai.tabular.core import TabularPandas, ReadTabBatch
 from fastai.tabular.data import TabularDataLoaders
 from torch.nn import functional as F
-from .core import check_arg, preserve_rng, copy_model, quiet, torch_threads
+from .core import check_arg, preserve_rng, copy_model, quiet, torch_threads, higher_better
 from .gap import GapMonitor, split_view
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
 __all__ = ['LADDER_FRACS', 'train_view', 'train_targets', 'nested_subsets', 'subset_dls', 'CachedDL', 'learning_curve',
-           'fit_curve', 'higher_is_better', 'metric_error', 'DataValue', 'check_fracs', 'data_value', 'fresh_model',
-           'ladder_note', 'row_hashes', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks',
-           'AuxLoss', 'ReadTabAux', 'tabular_aux_dls']
+           'fit_curve', 'metric_error', 'DataValue', 'check_fracs', 'data_value', 'fresh_model', 'ladder_note',
+           'row_hashes', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks', 'AuxLoss', 'ReadTabAux',
+           'tabular_aux_dls']
 
 # %% ../nbs/15_more_data.ipynb #dfb60cc2
 def train_view(ds, # A training dataset (`dls.train_ds`)
@@ -102,15 +102,11 @@ def fit_curve(n, # Training sizes, one per measurement
     except RuntimeError: p = np.array(p0)
     return tuple(float(v) for v in p)
 
-_HIGHER = ('acc', 'f1', 'roc', 'auc', 'precision', 'recall', 'r2', 'dice', 'jaccard', 'score', 'corr')
-def higher_is_better(name:str)->bool:
-    "Whether metric `name` is accuracy-like (higher is better, at most 1)"
-    return any(h in name.lower() for h in _HIGHER)
 
-def metric_error(name:str, # Metric name (fastai's `Metric.name`)
-                 value:float): # Metric value
-    "An error (lower is better) from a metric value: 1 − value for accuracy-like metrics, the value itself otherwise"
-    return 1 - value if higher_is_better(name) else value
+def metric_error(value:float, # Metric value
+                 higher_better:bool): # Whether a higher value is better (from the metric: `core.higher_better`)
+    "An error (lower is better) from a metric value: 1 − value when higher is better (accuracy, F1, R², ...), the value itself otherwise"
+    return 1 - value if higher_better else value
 
 # %% ../nbs/15_more_data.ipynb #417c4760
 def _run(make_learner, dls, idxs, seed, epochs, lr, on='best', threads=None):
@@ -125,8 +121,9 @@ def _run(make_learner, dls, idxs, seed, epochs, lr, on='best', threads=None):
     r = df.iloc[int(np.nanargmin(df.valid_loss.values)) if on == 'best' and df.valid_loss.notna().any() else -1]
     mets = [m.name.lstrip('_') for m in L(learn.metrics)]
     met = mets[0] if mets else None
+    hb = higher_better(L(learn.metrics)[0]) if mets else None   # from the metric, never its name
     return dict(loss=float(r['valid_loss']), honest_loss=float(r['honest_loss']), gap=float(r['gap']), epoch=int(r['epoch']),
-                metric=float(r[f'valid_{met}']) if met else math.nan, metric_name=met, secs=time.perf_counter()-start)
+                metric=float(r[f'valid_{met}']) if met else math.nan, metric_name=met, higher_better=hb, secs=time.perf_counter()-start)
 
 # %% ../nbs/15_more_data.ipynb #9f245aba
 def _boot_fits(runs, col, n_ref, n_boot, rng, keep=None):
@@ -152,12 +149,15 @@ class DataValue:
                  floor_gain:float=0.05, # A projected drop of the valid loss at 2× below this means `near its floor`
                  max_mult:float=4., # Never extrapolate beyond this multiple of the measured training size
                  n_boot:int=200, # Bootstrap resamples of the seeds
-                 seed:int=0): # Seed of the bootstrap
+                 seed:int=0, # Seed of the bootstrap
+                 higher_better:bool|None=None): # Whether a higher metric is better (from the metric: `core.higher_better`)
         check_arg(isinstance(n_boot, (int, np.integer)) and n_boot >= 1, 'n_boot', n_boot, 'an integer >= 1')
         check_arg(0 < max_mult <= 4, 'max_mult', max_mult, 'a multiple in (0, 4]: the curve is never trusted beyond 4×')
+        check_arg(metric_name is None or isinstance(higher_better, bool), 'higher_better', higher_better,
+                  'True or False with a metric (`core.higher_better(metric)`): its direction is never guessed from its name')
         store_attr()
         runs = runs.copy()
-        runs['error'] = [metric_error(metric_name, v) for v in runs.metric] if metric_name else np.nan
+        runs['error'] = [metric_error(v, higher_better) for v in runs.metric] if metric_name else np.nan
         self.runs, N, rng = runs, n_train, np.random.RandomState(seed)
         top = runs.n.max()
         self.fits, self.backtests, self.boot = {}, {}, {}
@@ -198,7 +198,7 @@ def metric_projection(self:DataValue, mult:float)->tuple:
     "Projected (value, lo, hi) of the metric at `mult` × the training size; NaN when there is no metric or its back-test failed"
     if self.metric_name is None: return (math.nan,)*3
     v, lo, hi = self.projection(mult, 'error')
-    return (1 - v, 1 - hi, 1 - lo) if higher_is_better(self.metric_name) else (v, lo, hi)
+    return (1 - v, 1 - hi, 1 - lo) if self.higher_better else (v, lo, hi)
 
 # %% ../nbs/15_more_data.ipynb #0e27b87e
 @patch
@@ -228,7 +228,7 @@ def _verdict(self:DataValue):
 def n_for(self:DataValue, target:float)->dict:
     "Training items needed to reach metric value `target` (e.g. accuracy 0.97), with a 90% interval, or why it cannot say"
     check_arg(self.metric_name is not None, 'target', target, 'used with a Learner that has a metric')
-    bt, N, e = self.backtests['error'], self.n_train, metric_error(self.metric_name, target)
+    bt, N, e = self.backtests['error'], self.n_train, metric_error(target, self.higher_better)
     if bt['rel_error'] > self.max_backtest:
         return dict(n=None, why=f"the {self.metric_name} curve failed its back-test ({bt['rel_error']:.0%} off): not extrapolated")
     def need(p):
@@ -240,7 +240,7 @@ def n_for(self:DataValue, target:float)->dict:
     if not math.isfinite(n):
         c = self.fits['error'][2]
         return dict(n=None, why=f"not reachable on the curve: it levels off at an error of {c:.4f} "
-                    f"({self.metric_name} {1 - c if higher_is_better(self.metric_name) else c:.4f}), short of {target}")
+                    f"({self.metric_name} {1 - c if self.higher_better else c:.4f}), short of {target}")
     if n > self.max_mult*N:
         return dict(n=None, why=f"beyond {self.max_mult:g}× the measured size (the curve says ~{n:,.0f} items): not trusted that far")
     return dict(n=int(math.ceil(n)), lo=lo, hi=hi,
@@ -341,7 +341,7 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
     y = train_targets(dls.train.dataset)
     clas = not np.issubdtype(y.dtype, np.floating)
     sizes = check_fracs(fracs, len(y), len(np.unique(y)) if clas else None)
-    rows, metric_name = [], None
+    rows, metric_name, hb = [], None, None
     dls = type(dls)(dls.train, *[CachedDL(d) for d in dls.loaders[1:]], path=dls.path, device=dls.device)
     jobs = [(f, n, s, idxs) for s in range(seed, seed + n_seeds)
             for f, n, idxs in zip(fracs, sizes, nested_subsets(y, sizes, s, ifnone(stratify, clas)))]
@@ -349,9 +349,9 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
             [lr]*len(jobs), [on]*len(jobs), [threads]*len(jobs)]
     outs = map(_run, *args) if executor is None else executor.map(_run, *args)
     for (f, n, s, _), r in zip(jobs, outs):
-        metric_name = r.pop('metric_name')
+        metric_name, hb = r.pop('metric_name'), r.pop('higher_better')
         rows.append(dict(frac=f, n=n, seed=s, **r))
-    return DataValue(pd.DataFrame(rows), len(y), metric_name, target, **kwargs)
+    return DataValue(pd.DataFrame(rows), len(y), metric_name, target, **kwargs, higher_better=hb)
 
 # %% ../nbs/15_more_data.ipynb #cad73fc0
 _DEFAULT_CBS = (TrainEvalCallback, Recorder, CastToTensor)

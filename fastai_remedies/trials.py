@@ -370,9 +370,11 @@ def default_workers()->int:
 _DEVICE = None   # the GPU a `local_pool` worker is pinned to
 
 def _init_worker(devices):
-    "Pool worker start: Ctrl-C is the parent's to handle; pin a GPU when there are some, else one torch thread"
+    "Pool worker start: Ctrl-C is the parent's to handle, the parent's end is its end too; pin a GPU when there are some, else one torch thread"
     global _DEVICE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(Exception):   # Linux: SIGTERM when the parent dies, however it dies (even SIGKILL)
+        import ctypes; ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
     if devices is not None:
         _DEVICE = devices.get()
         torch.cuda.set_device(_DEVICE)
