@@ -373,6 +373,7 @@ def _init_worker(devices):
     "Pool worker start: Ctrl-C is the parent's to handle, the parent's end is its end too; pin a GPU when there are some, else one torch thread"
     global _DEVICE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP): signal.signal(sig, signal.SIG_DFL)   # not a handler the parent had (`terminate` must end it)
     with contextlib.suppress(Exception):   # Linux: SIGTERM when the parent dies, however it dies (even SIGKILL)
         import ctypes; ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
     if devices is not None:
@@ -395,8 +396,9 @@ def local_pool(workers:int|None=None, # Worker processes (None: `default_workers
 
 def _stop(pool):
     "Stop a pool made here at once: cancel what is pending, end its worker processes"
+    procs = list((getattr(pool, '_processes', None) or {}).values())   # (before `shutdown`, which forgets them)
     pool.shutdown(wait=False, cancel_futures=True)
-    for p in list((getattr(pool, '_processes', None) or {}).values()):   # stdlib pools have no public kill before 3.14
+    for p in procs:   # stdlib pools have no public kill before 3.14
         if p.is_alive(): p.terminate()
 
 # %% ../nbs/45_trials.ipynb #3c272258
