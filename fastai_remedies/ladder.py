@@ -89,7 +89,7 @@ def _check_unlabelled(dls, items, tdl=None)->str:
         n_inp = getattr(dls, 'n_inp', 1)
         mine = row_hashes(dl.new(shuffle=False, drop_last=False), n_inp)
     check_unlabelled(mine, [('validation', d) for d in dls.loaders[1:]] + ([('test', tdl)] if tdl is not None else []), n_inp,
-                     param='unlabelled')
+                     param='unlabelled', items=dl.new(shuffle=False, drop_last=False))
     return f"{len(mine)} items #{hashlib.sha256(b''.join(mine)).hexdigest()[:12]}"
 
 class RemedyLadder:
@@ -123,6 +123,8 @@ class RemedyLadder:
         if test_dl is not None or test_items is not None:
             spec = _copy.copy(spec); spec.test, spec._fp = ifnone(test_dl, test_items), None
         dls = spec.load()
+        n_valid = len(dls.loaders[1].dataset) if len(dls.loaders) > 1 else 0
+        check_arg(n_valid > 0, 'dls', f'a validation set of {n_valid} items', 'DataLoaders with at least one validation item: every verdict is on it')
         check_arg(model is None or isinstance(model, nn.Module) or callable(model), 'model', model,
                   'None, an nn.Module or a function returning one', TypeError)
         check_arg(smaller is None or isinstance(smaller, nn.Module) or callable(smaller), 'smaller', smaller,

@@ -18,8 +18,8 @@ import copy as _copy  # after the star imports, which bring a `copy` of their ow
 # %% auto #0
 __all__ = ['LADDER_FRACS', 'train_view', 'train_targets', 'nested_subsets', 'subset_dls', 'CachedDL', 'learning_curve',
            'fit_curve', 'metric_error', 'DataValue', 'check_fracs', 'data_value', 'fresh_model', 'ladder_note',
-           'row_hashes', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks', 'AuxLoss', 'ReadTabAux',
-           'tabular_aux_dls']
+           'row_hashes', 'near_duplicates', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks',
+           'AuxLoss', 'ReadTabAux', 'tabular_aux_dls']
 
 # %% ../nbs/15_more_data.ipynb #dfb60cc2
 def train_view(ds, # A training dataset (`dls.train_ds`)
@@ -426,16 +426,47 @@ def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elemen
                 out.append(h.digest())
     return out
 
+def _flat(batches, n_inp:int=1)->Tensor:
+    "Each item's inputs as one float vector, as the model sees them (after normalisation; categorical codes as numbers)"
+    rows = []
+    with preserve_rng():
+        for b in batches:
+            xs = [to_cpu(x) for x in tuplify(b)[:n_inp]]
+            rows.append(torch.cat([x.reshape(len(x), -1).float() for x in xs], 1))
+    return torch.cat(rows) if rows else torch.zeros(0, 0)
+
+def near_duplicates(items, # Batches (or a `DataLoader`) of the items to check
+                    held, # Batches (or a `DataLoader`) of the items they must not copy (validation, test)
+                    n_inp:int=1, # Number of inputs in a batch
+                    near:float=0.05, # Largest RMS difference per input value that still counts as a copy
+                    chunk:int=2048)->list: # Items compared at once (memory: chunk² distances)
+    "Positions of `items` whose root-mean-square difference from their nearest `held` item, over every input value as the model sees it, is at most `near`"
+    a, b = _flat(items, n_inp), _flat(held, n_inp)
+    if not len(a) or not len(b) or a.shape[1] != b.shape[1]: return []
+    out = []
+    for i in range(0, len(a), chunk):
+        m = torch.stack([torch.cdist(a[i:i+chunk], b[j:j+chunk]).min(1).values for j in range(0, len(b), chunk)]).min(0).values
+        out += (torch.nonzero(m / math.sqrt(a.shape[1]) <= near).flatten() + i).tolist()
+    return out
+
 def check_unlabelled(hashes:list, # `row_hashes` of the unlabelled items
                      held, # [(name, DataLoader)] of items that must never be pseudo-labelled (validation, test)
                      n_inp:int=1, # Number of inputs in a batch
-                     param:str='items'): # The parameter named in the error
-    "Fail, naming `param`, when an unlabelled item equals an item of a `held` loader: none may become a pseudo-labelled training item"
+                     param:str='items', # The parameter named in the error
+                     items=None, # The unlabelled batches (or a `DataLoader`): near-copies are refused too (None: exact copies only)
+                     near:float=0.05): # Largest RMS difference of a near-copy (`near_duplicates`)
+    "Fail, naming `param`, when an unlabelled item equals (or, given `items`, nearly equals) an item of a `held` loader: none may become a pseudo-labelled training item"
     for name, other in held:
-        with preserve_rng(): seen = set(row_hashes(other.new(shuffle=False, drop_last=False), n_inp))
+        other = other.new(shuffle=False, drop_last=False)
+        with preserve_rng(): seen = set(row_hashes(other, n_inp))
         bad = [i for i, h in enumerate(hashes) if h in seen]
         check_arg(not bad, param, f'{len(bad)} of {len(hashes)} unlabelled items equal to {name} items (positions {bad[:5]})',
                   f'unlabelled items that are not {name} items: a {name} item must never become a pseudo-labelled training item')
+        bad = near_duplicates(items, other, n_inp, near) if items is not None else []
+        check_arg(not bad, param, f'{len(bad)} of {len(hashes)} unlabelled items within {near} (RMS) of {name} items (positions {bad[:5]})',
+                  f'unlabelled items that are not near-copies of {name} items: a {name} item must never become a pseudo-labelled training item')
+
+
 
 # %% ../nbs/15_more_data.ipynb #b608362d
 def _probs(model, xb):
@@ -460,14 +491,18 @@ class PseudoLabel(Callback):
                  soft:bool=False, # Soft targets (the teacher's probabilities) instead of hard ones (its top class)
                  ramp:float=0.3, # Fraction of training over which the weight rises linearly from 0 (0: full weight at once)
                  bs:int|None=None, # Unlabelled items per training batch (None: the training batch size)
-                 holdout=None): # Extra `DataLoader`s (e.g. a test set) none of whose items may be pseudo-labelled
+                 holdout=None, # Extra `DataLoader`s (e.g. a test set) none of whose items may be pseudo-labelled
+                 near:float=0.05): # An unlabelled item within this RMS difference of a validation/holdout item is refused as its copy (`near_duplicates`)
         check_arg(isinstance(thresh, (int, float)) and 0 <= thresh < 1, 'thresh', thresh, 'a probability in [0, 1)')
         check_arg(isinstance(weight, (int, float)) and weight >= 0, 'weight', weight, 'a number >= 0')
         check_arg(isinstance(ramp, (int, float)) and 0 <= ramp <= 1, 'ramp', ramp, 'a fraction of training in [0, 1]')
         check_arg(bs is None or (isinstance(bs, (int, np.integer)) and bs > 0), 'bs', bs, 'None or a positive integer')
         check_arg(teacher is None or isinstance(teacher, (Learner, nn.Module)), 'teacher', type(teacher).__name__,
                   'None, a Learner or an nn.Module')
-        store_attr('items,teacher,thresh,weight,soft,ramp,bs')
+        check_arg(isinstance(items, DataLoader) or not hasattr(items, '__len__') or len(items) > 0, 'items', f'{len(items)} items',
+                  'at least one unlabelled item')
+        check_arg(isinstance(near, (int, float)) and near >= 0, 'near', near, 'a number >= 0 (0: exact copies only)')
+        store_attr('items,teacher,thresh,weight,soft,ramp,bs,near')
         self.holdout, self.history = L(holdout), []
         for d in self.holdout: check_arg(isinstance(d, DataLoader), 'holdout', type(d).__name__, 'DataLoaders of held-out items')
 
@@ -482,10 +517,18 @@ class PseudoLabel(Callback):
             self._xs = [tuple(self.learn._set_device(x) for x in tuplify(b)[:n_inp]) for b in dl]
         check_arg(len(self._xs) > 0, 'items', f'{len(dl.dataset)} items', 'at least one unlabelled item')
         mine = row_hashes(self._xs, n_inp)
-        check_unlabelled(mine, [('validation', d) for d in dls.loaders[1:]] + [('holdout', d) for d in self.holdout], n_inp)
+        held = [('validation', d) for d in dls.loaders[1:]] + [('holdout', d) for d in self.holdout]
+        check_unlabelled(mine, held, n_inp, items=self._xs, near=self.near)
         self.n_items, self.history, self._order = len(mine), [], []
         model = self.teacher.model if isinstance(self.teacher, Learner) else self.teacher
-        self._fixed = None if model is None else [_probs(model, xb) for xb in self._xs]
+        try: self._fixed = None if model is None else [_probs(model, xb) for xb in self._xs]
+        except Exception as e:
+            raise ValueError(f"`teacher` must be a model of these inputs: its forward on the unlabelled batches failed "
+                             f"({type(e).__name__}: {e})") from e
+        if self._fixed is not None:
+            c = getattr(dls, 'c', None)
+            check_arg(self._fixed[0].ndim == 2 and (c is None or self._fixed[0].shape[1] == c), 'teacher', f'outputs of shape {tuple(self._fixed[0].shape)}',
+                      f'a classifier of the same {c} classes as the data')
 
     def before_epoch(self): self._used = self._seen = 0
 
@@ -507,7 +550,11 @@ class PseudoLabel(Callback):
         out = self.learn.model(*[x[keep] for x in xb])
         out = (out[0] if is_listy(out) else out).float()
         lu = -(probs[keep]*F.log_softmax(out, -1)).sum(-1) if self.soft else F.cross_entropy(out, hard[keep], reduction='none')
-        self.learn.loss_grad = self.learn.loss_grad + w*lu.sum()/len(keep)
+        extra = w*lu.sum()/len(keep)
+        from fastai.callback.training import GradientAccumulation
+        ga = [cb for cb in self.learn.cbs if isinstance(cb, GradientAccumulation)]   # it divided the labelled loss already
+        if ga: extra = extra*find_bs(self.learn.yb)/ga[0].n_acc
+        self.learn.loss_grad = self.learn.loss_grad + extra
 
     def after_epoch(self):
         "Record how many unlabelled items were confident enough to be used this epoch"
@@ -569,8 +616,20 @@ class AuxTasks(Callback):
         "Each auxiliary task's loss on the model's last forward pass (None without auxiliary targets), kept in `task_losses`"
         model = self.learn.model
         outs, model.aux_out = getattr(model, 'aux_out', None), None
+        if self.aux_y is not None and outs:
+            for i, (o, y) in enumerate(zip(outs, self.aux_y)):
+                n = o.shape[-1]
+                ok = y.numel() == len(y)*n if y.is_floating_point() else (len(y) == 0 or int(y.max()) < n)
+                check_arg(ok, 'dims', f'head {i} with {n} outputs', f"a size matching auxiliary target {i} "
+                          f"({'its ' + str(y.numel()//max(len(y), 1)) + ' numeric columns' if y.is_floating_point() else 'classes 0..' + str(int(y.max()))})")
         self.task_losses = None if self.aux_y is None or not outs else [aux_loss(o, y) for o, y in zip(outs, self.aux_y)]
         return self.task_losses
+
+    def before_fit(self):
+        "Refuse a mixing callback: it would mix the inputs and the main target but never the auxiliary targets"
+        mix = [type(cb).__name__ for cb in self.learn.cbs if any(k.__name__ in ('MixCallback', 'MixHandler') for k in type(cb).__mro__)]
+        if mix: raise ValueError(f"`cbs` must not hold a mixing callback beside AuxTasks; got {mix}: the auxiliary targets "
+                                 "would be left unmixed while the inputs are mixed (train the auxiliary tasks without mixing)")
 
     def before_batch(self):
         "Split the batch's targets into the main one and the auxiliary ones"
