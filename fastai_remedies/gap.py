@@ -197,9 +197,9 @@ class GapMonitor(Callback):
         check_arg(rec.valid_metrics, 'Recorder.valid_metrics', rec.valid_metrics, 'True: GapMonitor needs the valid loss')
         n = ifnone(self.n_items, min(len(dls.train.dataset), 1024))
         key = (id(dls), id(dls.train.dataset), len(dls.train.dataset), n, self.seed, self.cache_mb, _device(self.learn.model))
-        if key != self._key or self._sub is None:  # the same data and device as the last fit keep their cached batches
-            self._sub, self._cache, self._key = honest_dl(dls, n, self.seed), None, key
-            self.kind = data_kind(dls, self._sub)[0]   # from the honest subset: the training loader's random state is left alone
+        # the subset and its batches are made afresh at every fit (cached within it): items or labels edited in place are read again
+        self._sub, self._cache, self._key = honest_dl(dls, n, self.seed), None, key
+        self.kind = data_kind(dls, self._sub)[0]   # from the honest subset: the training loader's random state is left alone
         self.idxs = self._sub.idxs
         names = list(rec.metric_names)
         pos = names.index('time') if 'time' in names else len(names)
