@@ -4,7 +4,7 @@
 
 # %% ../nbs/60_cli.ipynb #994224a7
 from __future__ import annotations
-import argparse, json, os, sys, tempfile, time, warnings
+import argparse, contextlib, json, os, signal, sys, tempfile, threading, time, warnings
 from pathlib import Path
 from .rungs import RUNGS, RUNG_NAMES   # the ladder's registry: it imports no fastai
 
@@ -84,21 +84,30 @@ def _check_run_args(epochs, lr, seed, lr_none=False):
            'lr', lr, 'a positive finite number')
     _check(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32, 'seed', seed, 'an integer in [0, 2**32)')
 
+@contextlib.contextmanager
+def _ends_as_ctrl_c():
+    "Inside the block SIGTERM and SIGHUP end the command as Ctrl-C does: worker processes stopped, what finished reported"
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def stop(signum, frame): raise KeyboardInterrupt(f'signal {signum}')
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try: yield
+    finally:
+        for s, h in old.items(): signal.signal(s, h)
+
 def _clear_outputs(path:Path, names):
     "Remove the files an earlier run of the command left in `path`: they are never presented as this run's"
     for n in names: (path/n).unlink(missing_ok=True)
 
 def _write_files(path:Path, # The output folder
-                 files:dict, # {file name: function writing that file to the path it is given}; None values are skipped
+                 files:dict, # {file name: function writing that file to the binary file object it is given}; None values are skipped
                 )->list:
-    "Write each file atomically (a temporary name, then renamed); on Ctrl-C raise `Interrupted` naming the files written"
+    "Write each file atomically (`trials.write_atomic`: an unpredictable temporary name, never following a link, then renamed); on Ctrl-C raise `Interrupted` naming the files written"
+    from fastai_remedies.trials import write_atomic
     kept = []
     try:
         for name, write in files.items():
             if write is None: continue
-            tmp = path/f'.{name}.part'
-            try: write(tmp); os.replace(tmp, path/name)
-            finally: tmp.unlink(missing_ok=True)
+            write_atomic(path/name, write)
             kept.append(name)
     except KeyboardInterrupt: raise Interrupted(kept, path, 'the others were not written') from None
     return kept
@@ -132,9 +141,9 @@ def gap_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wi
     report = dict(data=data, epochs=epochs, lr=lr, seed=seed, interrupted=interrupted, phase=gm.phase, diagnosis=gm.diagnose(),
                   best_epoch=gm.best_epoch, best_valid_loss=gm.best_value, seconds=round(time.time()-start, 1),
                   epochs_table=json.loads(df.to_json(orient='records')))
-    _write_files(path, {'gap_table.csv': lambda p: df.to_csv(p, index=False),
-                        'gap_report.json': lambda p: p.write_text(json.dumps(report, indent=2)),
-                        'gap_plot.png': lambda p: gm.plot().savefig(p, format='png', dpi=100, bbox_inches='tight')})
+    _write_files(path, {'gap_table.csv': lambda f: f.write(df.to_csv(index=False).encode()),
+                        'gap_report.json': lambda f: f.write(json.dumps(report, indent=2).encode()),
+                        'gap_plot.png': lambda f: gm.plot().savefig(f, format='png', dpi=100, bbox_inches='tight')})
     if interrupted: raise Interrupted(['gap_table.csv', 'gap_report.json', 'gap_plot.png'], path,
                                       f'{len(gm.rows)} of {epochs} epochs, marked interrupted')
     if not quiet:
@@ -165,9 +174,9 @@ def data_value_command(data:str='digits', # Embedded dataset: digits, breast_can
     kw = {} if fracs is None else dict(fracs=tuple(fracs))
     dv = data_value(lambda d: baseline_learner(d, lr=lr), get_dls(data, seed=seed), n_seeds=seeds, epochs=epochs, **kw)
     report = dict(data=data, seeds=seeds, epochs=epochs, lr=lr, seed=seed, **dv.to_dict())
-    _write_files(path, {'data_value_table.csv': lambda p: dv.table.to_csv(p, index=False),
-                        'data_value.json': lambda p: p.write_text(json.dumps(report, indent=2)),
-                        'data_value_plot.png': lambda p: dv.plot().savefig(p, format='png', dpi=100, bbox_inches='tight')})
+    _write_files(path, {'data_value_table.csv': lambda f: f.write(dv.table.to_csv(index=False).encode()),
+                        'data_value.json': lambda f: f.write(json.dumps(report, indent=2).encode()),
+                        'data_value_plot.png': lambda f: dv.plot().savefig(f, format='png', dpi=100, bbox_inches='tight')})
     if not quiet:
         print(dv.table.to_string(index=False, float_format=lambda x: f'{x:.4f}'))
         print(f"\nverdict: {dv.verdict}\n\n{dv.message}\n\nwrote {path/'data_value_plot.png'}, {path/'data_value_table.csv'}, "
@@ -212,7 +221,7 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
                    workers:int|None=None, # Worker processes (None: one per CPU core or GPU)
                    test:bool=True, # Hold out a test split of the embedded data (not for pydoc)
                    cache_dir:str|None=None, # Trial cache folder (None: `out`/trials)
-                   resume:bool=False, # Reuse cached trials (else an earlier run's cached trials are removed first)
+                   resume:bool=False, # Reuse cached trials (else only the trials this run trains are served; none is deleted)
                    split_seed:int=42, # Seed of the split
                    unlabelled:int=0): # Digits only: images held out without their labels, for rung 1's pseudo-labels
     "Run `RemedyLadder` on `data`; print the table and recommendation; write the report, the plot and the results to `out`"
@@ -229,23 +238,27 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
     _positive(n_seeds, 'n_seeds', '--seeds'); _positive(workers, 'workers', '--workers')
     if max_seeds is not None and max_seeds < n_seeds:
         raise ValueError(f"`max_seeds` (--max-seeds) must be an integer >= --seeds ({n_seeds}); got {max_seeds}")
+    if not (isinstance(split_seed, int) and not isinstance(split_seed, bool) and 0 <= split_seed < 2**32):
+        raise ValueError(f"`split_seed` (--split-seed) must be an integer in [0, 2**32); got {split_seed!r}")
     path = _writable_dir(out)
-    _clear_outputs(path, ('results.json', 'report.md', 'ladder_plot.png'))
     cache = Path(cache_dir) if cache_dir is not None else path/'trials'
-    if cache.is_dir() and not resume:
-        old = list(cache.glob('trial-*.json'))
-        for f in old: f.unlink()
-        if old and not quiet: print(f"removed {len(old)} cached trials of an earlier run from {cache} (--resume reuses them)")
     import matplotlib; matplotlib.use('Agg')
-    lad = _ladder_for(data, seed, epochs, lr, rungs, split_seed, test and data != 'pydoc', n_seeds=n_seeds, max_seeds=max_seeds,
-                      workers=workers, cache_dir=cache, quiet=quiet or as_json, unlabelled=unlabelled)
-    res = lad.run()   # Ctrl-C inside returns the rungs finished so far, marked `interrupted`
+    from fastai_remedies.trials import TrialCache
+    try: store = TrialCache(cache, reuse=resume)   # without --resume it serves only what this run trains; it deletes nothing
+    except (ValueError, TypeError) as e: raise ValueError(f"{e} (--cache-dir)") from None
+    n_old = len(list(cache.glob('trial-*.json')))
+    if n_old and not resume and not quiet: print(f"not reusing the {n_old} cached trials in {cache} (--resume reuses them)")
+    try: lad = _ladder_for(data, seed, epochs, lr, rungs, split_seed, test and data != 'pydoc', n_seeds=n_seeds, max_seeds=max_seeds,
+                           workers=workers, cache_dir=store, quiet=quiet or as_json, unlabelled=unlabelled)
+    except ValueError as e: raise ValueError(str(e).replace('`n_unlabelled`', '`unlabelled` (--unlabelled)')) from None
+    _clear_outputs(path, ('results.json', 'report.md', 'ladder_plot.png'))   # only now: every argument was checked
+    with _ends_as_ctrl_c(): res = lad.run()   # Ctrl-C (or SIGTERM, SIGHUP) inside returns the rungs finished so far, marked `interrupted`
     d = res.to_dict()
     d.update(data=data, split_seed=split_seed, cache_dir=str(cache))
     plot = res.rows and res.table.valid_loss.notna().any()
-    kept = _write_files(path, {'results.json': lambda p: p.write_text(json.dumps(d, indent=2)),
-                               'report.md': lambda p: p.write_text(res.report_md(f"fastai_remedies ladder on {data}")),
-                               'ladder_plot.png': (lambda p: res.plot().savefig(p, format='png', dpi=100, bbox_inches='tight')) if plot else None})
+    kept = _write_files(path, {'results.json': lambda f: f.write(json.dumps(d, indent=2).encode()),
+                               'report.md': lambda f: f.write(res.report_md(f"fastai_remedies ladder on {data}").encode()),
+                               'ladder_plot.png': (lambda f: res.plot().savefig(f, format='png', dpi=100, bbox_inches='tight')) if plot else None})
     if as_json: print(json.dumps(d, indent=2))
     elif not quiet:
         import pandas as pd

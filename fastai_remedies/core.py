@@ -13,11 +13,11 @@ from fastai.callback.progress import ProgressCallback  # adds `Learner.no_bar`
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'writable_dir', 'preserve_rng', 'copy_model',
-           'learner_like', 'one_process', 'quiet', 'torch_threads', 'module_modes', 'restore_modes', 'eval_mode',
-           'batch_nbytes', 'CachedDL', 'process_state', 'restore_process', 'Tidy', 'tidy_callbacks', 'FitCancelled',
-           'fit_state', 'restore_fit_state', 'guarded', 'is_fit_guard', 'install_fit_guard', 'uninstall_fit_guard',
-           'model_leaves', 'show_layers', 'plot_evidence']
+__all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'higher_better', 'writable_dir', 'preserve_rng',
+           'copy_model', 'learner_like', 'one_process', 'quiet', 'torch_threads', 'module_modes', 'restore_modes',
+           'eval_mode', 'batch_nbytes', 'CachedDL', 'process_state', 'restore_process', 'Tidy', 'tidy_callbacks',
+           'FitCancelled', 'fit_state', 'restore_fit_state', 'guarded', 'is_fit_guard', 'install_fit_guard',
+           'uninstall_fit_guard', 'model_leaves', 'show_layers', 'plot_evidence']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -51,6 +51,45 @@ def is_num_arg(v, # The value to check
     "Whether `v` is a finite real number (Python or NumPy, never a `bool`) in [`lo`, `hi`] (or (`lo`, `hi`] with `lo_open`)"
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v): return False
     return (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or v <= hi)
+
+# %% ../nbs/01_core.ipynb #bfeff5de
+def _metric_func(m):
+    "The function or class that computes metric `m` (fastai's `AvgMetric`/`AccumMetric` wrap one; partials unwrapped)"
+    f = getattr(m, 'func', m) if isinstance(m, Metric) else m
+    while isinstance(f, functools.partial): f = f.func
+    return f
+
+@functools.cache
+def _direction_table()->dict:
+    "{(module, qualified name): higher is better} for fastai's metrics and the scikit-learn functions behind them"
+    import sklearn.metrics as skm, fastai.metrics as fm
+    low = [fm.error_rate, fm.mse, fm.mae, fm.msle, fm.rmse.func, fm.exp_rmspe.func, skm.brier_score_loss, skm.hamming_loss,
+           skm.log_loss, skm.mean_squared_error, skm.mean_absolute_error, skm.zero_one_loss, fm.AvgLoss, fm.AvgSmoothLoss,
+           fm.Perplexity, fm.LossMetric]
+    high = [fm.accuracy, fm.top_k_accuracy, fm.accuracy_multi, fm.foreground_acc, skm.average_precision_score,
+            skm.balanced_accuracy_score, skm.cohen_kappa_score, skm.f1_score, skm.fbeta_score, skm.jaccard_score,
+            skm.precision_score, skm.recall_score, skm.roc_auc_score, skm.matthews_corrcoef, skm.explained_variance_score,
+            skm.r2_score, skm.accuracy_score, fm.Dice, fm.DiceMulti, fm.JaccardCoeff, fm.JaccardCoeffMulti, fm.CorpusBLEUMetric]
+    tab = {(f.__module__, f.__qualname__): False for f in low} | {(f.__module__, f.__qualname__): True for f in high}
+    for q in ('PearsonCorrCoef.<locals>.pearsonr', 'SpearmanCorrCoef.<locals>.spearmanr'): tab[('fastai.metrics', q)] = True
+    return tab
+
+def higher_better(metric, # A fastai metric (`Metric`, or the function given to `Learner(metrics=)`)
+                  higher_better:bool|None=None, # Explicit direction (None: from the metric)
+                 )->bool:
+    "Whether a higher value of `metric` is better: `higher_better` if given, else the metric's own attribute, else fastai's table"
+    check_arg(higher_better is None or isinstance(higher_better, bool), 'higher_better', higher_better, 'None, True or False', TypeError)
+    if higher_better is not None: return higher_better
+    f = _metric_func(metric)
+    for o in (metric, f):
+        if isinstance(getattr(o, 'higher_better', None), bool): return o.higher_better
+    for k in ([f] if isinstance(f, type) else []) + [type(metric)] + ([] if isinstance(f, type) else [f]):
+        d = _direction_table().get((getattr(k, '__module__', None), getattr(k, '__qualname__', None)))
+        if d is not None: return d
+    name = getattr(metric, 'name', getattr(f, '__name__', type(metric).__name__))
+    raise ValueError(f"`metric` must be a metric whose direction is known; got {name!r} ({f!r}), which is not one of "
+                     "fastai's: give it a `higher_better` attribute (True or False) or pass `higher_better=`")
+
 
 # %% ../nbs/01_core.ipynb #a64b5617
 def writable_dir(path, # A folder (created if needed)

@@ -9,7 +9,7 @@ import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.core import TabularPandas
-from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, Tidy, CachedDL, eval_mode
+from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, Tidy, CachedDL, eval_mode, higher_better
 from .rungs import RUNGS, rung, loaded_types, batchnorm_layers, dropout_layers
 from .awd import awd_dropouts, awd_kind, awd_preset, DROPOUT_KEYS
 from .decode import decode_dl
@@ -236,7 +236,7 @@ class GapMonitor(Tidy, Callback):
         n_items:int|None=None, # Training items in the fixed honest subset (None: all, up to 1,024)
         seed:int=0, # Seed choosing the subset
         monitor:str='valid_loss', # Recorder column that defines the best epoch (for `restore_best`)
-        comp=None, # `np.less` or `np.greater` for `monitor` (None: less for losses, errors and `gap`)
+        comp=None, # `np.less` or `np.greater` for `monitor` (None: less for losses and `gap`; for a metric, from the metric: `core.higher_better`)
         on_overfit:str|None=None, # What to do the first time an epoch is `overfit`: None, 'warn' or 'stop'
         restore_best:bool=False, # Load the best epoch's weights at the end of fit, whatever stopped it (an error or Ctrl-C too)
         cache_mb:float=256., # Cache the subset's batches when they take at most this many MB (0: never)
@@ -256,7 +256,6 @@ class GapMonitor(Tidy, Callback):
             check_arg(is_int_arg(v, int(k != 'warmup')), k, v, f"an integer >= {int(k != 'warmup')}")
         for k in ('min_delta', 'gl_max', 'pq_max', 'gap_tol'):
             check_arg(is_num_arg(self.phase_kw[k], 0), k, self.phase_kw[k], 'a number >= 0')
-        if comp is None: comp = np.less if monitor == 'gap' or 'loss' in monitor or 'error' in monitor else np.greater
         store_attr('n_items,seed,monitor,comp,on_overfit,restore_best,cache_mb')
         self.rows, self.best_value, self.best_epoch, self.idxs = [], None, None, None
         self._init_state()
@@ -265,6 +264,13 @@ class GapMonitor(Tidy, Callback):
         super()._init_state()
         self._cache = self._sub = self._key = self._best_state = self._honest = None
         self._fitting = False   # between this fit's `before_fit` and its end: its best weights are the ones to load
+
+    def _direction(self):
+        "`np.less` or `np.greater` for `monitor`: less for the losses and the gap, else from the metric it reads (never its name)"
+        if self.monitor in ('train_loss', 'valid_loss', 'honest_loss', 'gap'): return np.less
+        m = next(m for m in self.learn.metrics if self.monitor in (m.name, f"honest_{m.name.lstrip('_')}", f"gap_{m.name.lstrip('_')}"))
+        try: return np.greater if higher_better(m) else np.less
+        except ValueError as e: raise ValueError(f"`comp` must be given (np.less or np.greater) for monitor {self.monitor!r}: {e}") from None
 
     def _met_names(self): return [m.name.lstrip('_') for m in self.learn.metrics]  # fastai's `rmse` is named `_rmse`
 
@@ -284,9 +290,9 @@ class GapMonitor(Tidy, Callback):
         check_arg(rec.valid_metrics, 'Recorder.valid_metrics', rec.valid_metrics, 'True: GapMonitor needs the valid loss')
         n = ifnone(self.n_items, min(len(dls.train.dataset), 1024))
         key = (id(dls), id(dls.train.dataset), len(dls.train.dataset), n, self.seed, self.cache_mb, _device(self.learn.model))
-        if key != self._key or self._sub is None:  # the same data and device as the last fit keep their cached batches
-            self._sub, self._cache, self._key = honest_dl(dls, n, self.seed), None, key
-            self.kind = data_kind(dls, self._sub)[0]   # from the honest subset: the training loader's random state is left alone
+        # the subset and its batches are made afresh at every fit (cached within it): items or labels edited in place are read again
+        self._sub, self._cache, self._key = honest_dl(dls, n, self.seed), None, key
+        self.kind = data_kind(dls, self._sub)[0]   # from the honest subset: the training loader's random state is left alone
         self.idxs = self._sub.idxs
         names = list(rec.metric_names)
         pos = names.index('time') if 'time' in names else len(names)
@@ -294,6 +300,7 @@ class GapMonitor(Tidy, Callback):
         cols = [n for n in rec.metric_names[1:] if n != 'time']
         check_arg(self.monitor in cols, 'monitor', self.monitor, f'one of the Recorder columns {cols}')
         self._mon_idx = list(rec.metric_names[1:]).index(self.monitor)
+        self._comp = self.comp or self._direction()
         self.rows, self.best_value, self.best_epoch, self._best_state, self._warned = [], None, None, None, False
         self._fitting = True
         self.active = active_remedies(self.learn)
@@ -329,7 +336,7 @@ class GapMonitor(Tidy, Callback):
         if not self.rows or self.rows[-1]['epoch'] != self.epoch or self._honest is None: return
         val, phase = _num(self.learn.recorder.values[-1][self._mon_idx]), self.rows[-1]['phase']
         # a diverged epoch (NaN/inf loss) is never the best, even when `monitor` is a metric that stays finite
-        if math.isfinite(val) and phase != 'diverged' and (self.best_value is None or self.comp(val, self.best_value)):
+        if math.isfinite(val) and phase != 'diverged' and (self.best_value is None or self._comp(val, self.best_value)):
             self.best_value, self.best_epoch = val, self.epoch
             self._best_state = {k: v.detach().to('cpu', copy=True) for k, v in self.learn.model.state_dict().items()}
         if phase == 'diverged':

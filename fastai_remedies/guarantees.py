@@ -59,6 +59,36 @@ def _fastai_mixup():
 
 nan = float('nan')
 
+# %% ../nbs/80_guarantees.ipynb #aabce2b4
+def _mine(inp, targ): return (inp.argmax(1) == targ).float().mean()   # a metric whose direction nobody declared
+
+def _no_valid(): d = get_dls('wine'); return DataLoaders(d.train, d.valid.new(d.valid_ds.iloc[:0]))
+
+def _issue26_args()->list:
+    "Issue 26's cases: the trial cache, metric directions, pseudo-labels, auxiliary tasks, empty validation sets, the ladder command"
+    from fastai_remedies.trials import Trials, TrialCache
+    from fastai_remedies.core import higher_better
+    from fastai_remedies.more_data import PseudoLabel, AuxTasks, DataValue
+    from fastai_remedies.cli import ladder_command
+    B, tmp = BadArg, Path(tempfile.mkdtemp())
+    (tmp/'a_file').write_text('')
+    return [
+        B('Trials', 'cache_dir', 123, lambda: Trials('wine', cache_dir=123), TypeError, '`cache_dir` must be a folder path (str or Path)'),
+        B('TrialCache', 'path', 'a file', lambda: TrialCache(tmp/'a_file'), match='`cache_dir` must be a folder that can be written'),
+        B('higher_better', 'metric', '_mine', lambda: higher_better(_mine), match='`metric` must be a metric whose direction is known'),
+        B('GapMonitor', 'monitor', '_mine', lambda: _fit(GapMonitor(monitor='_mine'), metrics=_mine), match="`comp` must be given (np.less or np.greater) for monitor '_mine'"),
+        B('DataValue', 'higher_better', None, lambda: DataValue(pd.DataFrame(), 800, 'accuracy'), match='`higher_better` must be True or False with a metric'),
+        B('PseudoLabel', 'items', [], lambda: PseudoLabel([]), match='`items` must be at least one unlabelled item'),
+        B('PseudoLabel', 'teacher', 'nn.Linear(5, 2)', lambda: _fit(PseudoLabel(_digits().train.new(shuffle=False), teacher=nn.Linear(5, 2))), match='`teacher` must be a model of these inputs'),
+        B('AuxTasks', 'cbs', 'with MixUp', lambda: _fit(AuxTasks([1.]), MixUp()), match='`cbs` must not hold a mixing callback beside AuxTasks'),
+        B('Learner.overfit_check', 'learn.dls.valid', '0 items', lambda: Learner(_no_valid(), nn.Linear(13, 3)).overfit_check(), match='`learn.dls.valid` must be a validation set with at least one item'),
+        B('RemedyLadder', 'dls', 'an empty validation set', lambda: RemedyLadder(_no_valid()), match='`dls` must be DataLoaders with at least one validation item'),
+        B('ladder_command (fastai-remedies ladder)', 'split_seed', -1, lambda: ladder_command('wine', out=tmp/'out', split_seed=-1, quiet=True), match='`split_seed` (--split-seed) must be an integer in [0, 2**32)'),
+        B('ladder_command (fastai-remedies ladder)', 'cache_dir', 'a file', lambda: ladder_command('wine', out=tmp/'out', cache_dir=tmp/'a_file', quiet=True), match='`cache_dir` must be a folder that can be written'),
+        B('ladder_command (fastai-remedies ladder)', 'unlabelled', 5000, lambda: ladder_command('digits', out=tmp/'out', unlabelled=5000, quiet=True), match='`unlabelled` (--unlabelled) must be an integer in 0..'),
+    ]
+
+
 # %% ../nbs/80_guarantees.ipynb #5c3c8fad
 def bad_args()->list:
     "Every bad-argument case the package promises a clear error for (and a few valid values that must be accepted)"
@@ -96,7 +126,7 @@ def bad_args()->list:
         B('RemedyLadder', 'epochs', True, lambda: RemedyLadder(_small_digits(), epochs=True), match='`epochs` must be a positive integer'),
         B('gap_command (fastai-remedies gap)', 'lr', -1., lambda: gap_command(lr=-1.), match='`lr` (--lr) must be a positive finite number'),
         B('gap_command (fastai-remedies gap)', 'seed', 2**32, lambda: gap_command(seed=2**32), match='`seed` (--seed) must be an integer in [0, 2**32)'),
-    ]
+    ] + _issue26_args()
 
 def check_arguments()->pd.DataFrame:
     "Run every case of `bad_args`: one row each"

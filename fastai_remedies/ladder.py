@@ -94,7 +94,7 @@ def _check_unlabelled(dls, items, tdl=None)->str:
         n_inp = getattr(dls, 'n_inp', 1)
         mine = row_hashes(dl.new(shuffle=False, drop_last=False), n_inp)
     check_unlabelled(mine, [('validation', d) for d in dls.loaders[1:]] + ([('test', tdl)] if tdl is not None else []), n_inp,
-                     param='unlabelled')
+                     param='unlabelled', items=dl.new(shuffle=False, drop_last=False))
     return f"{len(mine)} items #{hashlib.sha256(b''.join(mine)).hexdigest()[:12]}"
 
 # %% ../nbs/50_ladder.ipynb #ac9a2536
@@ -225,7 +225,7 @@ def key(self:RecipeFactory)->str|None:
 
 @patch
 def _make_key(self:RecipeFactory)->str|None:
-    parts = dict(model=self.model, smaller=self.smaller, loss=self.loss_func, metrics=[_metric_name(m) for m in L(self.metrics)],
+    parts = dict(model=self.model, smaller=self.smaller, loss=self.loss_func, metrics=list(L(self.metrics)),
                  cbs=list(self.cbs), opt_func=self.opt_func, wd=self.wd, splitter=self.splitter, keep=self.keep,
                  fit=self.fit, freeze_epochs=self.freeze_epochs if self.fit == 'fine_tune' else None,
                  learner_kw=self.learner_kw)
@@ -359,6 +359,8 @@ class RemedyLadder:
                  recipe=None): # A `RecipeFactory` (as `from_learner` makes) instead of `model`, `loss_func`, `metrics`, `cbs` and `smaller`
         spec = _check_ladder_args(dls, model, smaller, rungs, epochs, lr, keep_tol, candidates, test_dl, test_items, overfit_check, recipe)
         dls = spec.load()
+        n_valid = len(dls.loaders[1].dataset) if len(dls.loaders) > 1 else 0
+        check_arg(n_valid > 0, 'dls', f'a validation set of {n_valid} items', 'DataLoaders with at least one validation item: every verdict is on it')
         tdl = spec.test_dl()
         if tdl is not None or test_dl is not None or test_items is not None: check_test_split(dls, tdl)
         self.has_test = tdl is not None
@@ -484,8 +486,10 @@ def _find_lr(self:RemedyLadder)->float:
         for s in self.trials.seeds():   # one lr_find can be off by 100x (a `steep` of 0.9 was seen on digits)
             seed_everything(self.dls, s)
             learn = self.build(Step())
-            with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+            import tempfile   # fastai's LRFinder saves the weights under learn.path: a temporary folder, never the working one
+            with tempfile.TemporaryDirectory() as tmp, learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
                 warnings.simplefilter('ignore')
+                learn.path, learn.model_dir = Path(tmp), 'models'
                 found.append(max(learn.lr_find(suggest_funcs=(valley, steep), show_plot=False)))
     return float(f"{np.median(found):.2g}")   # rounded: the lr is part of every trial's cache key
 

@@ -309,6 +309,10 @@ class MixCallback(Tidy, PlainState, Callback):
         others = [type(cb).__name__ for cb in self.learn.cbs if cb is not self and (isinstance(cb, MixCallback) or   # or fastai's own:
                   any(k.__name__ == 'MixHandler' and k.__module__ == 'fastai.callback.mixup' for k in type(cb).__mro__))]
         if others: raise ValueError(f"`cbs` must hold one input-mixing callback; got {type(self).__name__} and {others}")
+        lf = self.learn.loss_func   # a fastai class-index loss is refused before the fit, not at its first batch
+        check_arg(self.labels != 'onehot' or not (isinstance(lf, BaseLoss) and lf.flatten and getattr(lf, 'y_int', False)), 'labels', 'onehot',
+                  f"used with a loss that takes class-probability targets, e.g. loss_func=nn.CrossEntropyLoss(); "
+                  f"fastai's {type(lf).__name__} flattens the targets into class indices: use it with labels='loss' (the default)", TypeError)
         if self.pairing is not None: self.pairing.setup(self.learn)
 
     def before_batch(self):
@@ -353,10 +357,6 @@ class MixCallback(Tidy, PlainState, Callback):
         if mode == 'onehot':
             c = self.num_classes or getattr(self.learn.dls, 'c', None)
             check_arg(is_int_arg(c, 2), 'num_classes', c, "the number of classes (an int > 1) for labels='onehot'")
-            lf = self.learn.loss_func
-            check_arg(not (isinstance(lf, BaseLoss) and lf.flatten), 'labels', 'onehot',
-                      f"used with a loss that takes class-probability targets, e.g. loss_func=nn.CrossEntropyLoss(); "
-                      f"fastai's {type(lf).__name__} flattens the targets into class indices: use it with labels='loss' (the default)", TypeError)
             try: y = F.one_hot(y.long(), c).float()
             except RuntimeError:   # (torch checks the range itself: no extra pass on the happy path)
                 lo, hi = int(y.min()), int(y.max())

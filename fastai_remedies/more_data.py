@@ -11,18 +11,18 @@ from fastai.basics import *
 from fastai.tabular.core import TabularPandas, ReadTabBatch
 from fastai.tabular.data import TabularDataLoaders
 from torch.nn import functional as F
-from .core import check_arg, is_int_arg, preserve_rng, copy_model, quiet, torch_threads, eval_mode, CachedDL, learner_like
+from .core import check_arg, is_int_arg, preserve_rng, copy_model, quiet, torch_threads, eval_mode, CachedDL, learner_like, higher_better
 from .gap import GapMonitor, split_view, honest_dl
 from .decode import decode_once
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
 __all__ = ['CURVE_METHOD', 'CALIBRATION_FORMAT', 'CALIBRATION_FILE', 'LADDER_FRACS', 'train_view', 'train_targets',
-           'nested_subsets', 'subset_dls', 'learning_curve', 'fit_curve', 'higher_is_better', 'metric_error',
-           'curve_forecast', 'calibration_path', 'load_calibration', 'calibrated_q', 'calibrated_interval', 'BestEpoch',
-           'chance_loss', 'DataValue', 'check_fracs', 'data_value', 'fresh_model', 'seed_group_check', 'ladder_note',
-           'row_hashes', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks', 'AuxLoss', 'ReadTabAux',
-           'tabular_aux_dls']
+           'nested_subsets', 'subset_dls', 'learning_curve', 'fit_curve', 'metric_error', 'curve_forecast',
+           'calibration_path', 'load_calibration', 'calibrated_q', 'calibrated_interval', 'BestEpoch', 'chance_loss',
+           'DataValue', 'check_fracs', 'data_value', 'fresh_model', 'seed_group_check', 'ladder_note', 'row_hashes',
+           'near_duplicates', 'check_unlabelled', 'PseudoLabel', 'AuxModel', 'aux_loss', 'AuxTasks', 'AuxLoss',
+           'ReadTabAux', 'tabular_aux_dls']
 
 # %% ../nbs/15_more_data.ipynb #dfb60cc2
 def train_view(ds, # A training dataset (`dls.train_ds`)
@@ -102,15 +102,11 @@ def fit_curve(n, # Training sizes, one per measurement
     a, c, _ = _ac_sse(x, y, w, [b])
     return float(a[0]), b, float(c[0])
 
-_HIGHER = ('acc', 'f1', 'roc', 'auc', 'precision', 'recall', 'r2', 'dice', 'jaccard', 'score', 'corr')
-def higher_is_better(name:str)->bool:
-    "Whether metric `name` is accuracy-like (higher is better, at most 1)"
-    return any(h in name.lower() for h in _HIGHER)
 
-def metric_error(name:str, # Metric name (fastai's `Metric.name`)
-                 value:float): # Metric value
-    "An error (lower is better) from a metric value: 1 − value for accuracy-like metrics, the value itself otherwise"
-    return 1 - value if higher_is_better(name) else value
+def metric_error(value:float, # Metric value
+                 higher_better:bool): # Whether a higher value is better (from the metric: `core.higher_better`)
+    "An error (lower is better) from a metric value: 1 − value when higher is better (accuracy, F1, R², ...), the value itself otherwise"
+    return 1 - value if higher_better else value
 
 # %% ../nbs/15_more_data.ipynb #dc20ab3c
 def curve_forecast(n, # Training sizes, one per measurement (several seeds per size)
@@ -240,8 +236,10 @@ def _run(make_learner, dls, idxs, seed, epochs, lr, on='best', threads=None, cha
                 vals = be.rows[ep]
             honest = _num(learn.validate(dl=honest_dl(learn.dls, min(len(idxs), 256), seed))[0])
     mets = [m.name.lstrip('_') for m in L(learn.metrics)]
+    hb = higher_better(L(learn.metrics)[0]) if mets else None   # from the metric, never its name
     return dict(loss=vals[0], honest_loss=honest, gap=vals[0] - honest, epoch=int(ep), metric=vals[1] if mets else math.nan,
-                metric_name=mets[0] if mets else None, init_loss=init, chance_loss=chance_, secs=time.perf_counter()-start)
+                metric_name=mets[0] if mets else None, init_loss=init, chance_loss=chance_, higher_better=hb,
+                secs=time.perf_counter()-start)
 
 # %% ../nbs/15_more_data.ipynb #9f245aba
 class DataValue:
@@ -255,7 +253,10 @@ class DataValue:
                  max_backtest:float|None=None, # Largest back-test relative error for which the curve is extrapolated (None: the calibration's)
                  floor_gain:float=0.05, # A projected drop of the valid loss at 2× below this means `near its floor`
                  max_mult:float=4., # Never extrapolate beyond this multiple of the measured training size
-                 calibration=None): # Path of the interval calibration (None: the one shipped with the package)
+                 calibration=None, # Path of the interval calibration (None: the one shipped with the package)
+                 higher_better:bool|None=None): # Whether a higher metric is better (from the metric: `core.higher_better`)
+        check_arg(metric_name is None or isinstance(higher_better, bool), 'higher_better', higher_better,
+                  'True or False with a metric (`core.higher_better(metric)`): its direction is never guessed from its name')
         check_arg(isinstance(runs, pd.DataFrame) and {'n', 'seed', 'loss'} <= set(runs.columns), 'runs', type(runs).__name__,
                   'a DataFrame with columns n, seed, loss (one row per run)')
         check_arg(runs.n.nunique() >= 3, 'runs', f'{runs.n.nunique()} subset sizes ({sorted(runs.n.unique())})',
@@ -267,9 +268,9 @@ class DataValue:
         max_backtest = ifnone(max_backtest, cap)
         check_arg(isinstance(max_backtest, (float, int)) and 0 <= max_backtest <= cap, 'max_backtest', max_backtest,
                   f'a relative error in [0, {cap:g}]: beyond {cap:.0%} the intervals are not calibrated')
-        store_attr('n_train,metric_name,target,level,max_backtest,floor_gain,max_mult')
+        store_attr('n_train,metric_name,target,level,max_backtest,floor_gain,max_mult,higher_better')
         runs = runs.copy()
-        runs['error'] = [metric_error(metric_name, v) for v in runs.metric] if metric_name else np.nan
+        runs['error'] = [metric_error(v, higher_better) for v in runs.metric] if metric_name else np.nan
         self.runs, N = runs, n_train
         self.fits, self.backtests = {}, {}
         for col in ['loss'] + (['error'] if metric_name else []):
@@ -280,7 +281,7 @@ class DataValue:
         self.learned, self.learned_why = self._learned()
         self.verdict, self.message = self._verdict()
 
-    def _upper(self, col): return 1. if col == 'error' and higher_is_better(self.metric_name) else math.inf
+    def _upper(self, col): return 1. if col == 'error' and self.higher_better else math.inf
 
     def col_ok(self, col:str='loss')->bool:
         "Whether curve `col` passed its back-test (and the model learned): projections are given only then"
@@ -317,7 +318,7 @@ def metric_projection(self:DataValue, mult:float)->tuple:
     "Projected (value, lo, hi) of the metric at `mult` × the training size; NaN when there is no metric or its back-test failed"
     if self.metric_name is None: return (math.nan,)*3
     v, lo, hi = self.projection(mult, 'error')
-    return (1 - v, 1 - hi, 1 - lo) if higher_is_better(self.metric_name) else (v, lo, hi)
+    return (1 - v, 1 - hi, 1 - lo) if self.higher_better else (v, lo, hi)
 
 # %% ../nbs/15_more_data.ipynb #0e27b87e
 @patch
@@ -371,7 +372,7 @@ def n_for(self:DataValue, target:float)->dict:
     "Training items needed to reach metric value `target` (e.g. accuracy 0.97), with a calibrated interval, or why it cannot say"
     check_arg(self.metric_name is not None, 'target', target, 'used with a Learner that has a metric')
     check_arg(isinstance(target, (int, float)) and math.isfinite(target), 'target', target, 'a metric value (a finite number)')
-    bt, N, e = self.backtests['error'], self.n_train, metric_error(self.metric_name, target)
+    bt, N, e = self.backtests['error'], self.n_train, metric_error(target, self.higher_better)
     if not self.learned: return dict(n=None, why=f"the model did not learn: {self.learned_why}")
     if not self.col_ok('error'):
         return dict(n=None, why=f"the {self.metric_name} curve failed its back-test ({bt['rel_error']:.0%} off): not extrapolated")
@@ -383,7 +384,7 @@ def n_for(self:DataValue, target:float)->dict:
     if n <= N: return dict(n=int(math.ceil(n)), why=f"{self.metric_name} {target} is reached on the curve at {N} items or fewer")
     if not math.isfinite(n):
         return dict(n=None, why=f"not reachable on the curve: it levels off at an error of {c:.4f} "
-                    f"({self.metric_name} {1 - c if higher_is_better(self.metric_name) else c:.4f}), short of {target}")
+                    f"({self.metric_name} {1 - c if self.higher_better else c:.4f}), short of {target}")
     if n > self.max_mult*N:
         return dict(n=None, why=f"beyond {self.max_mult:g}× the measured size (the curve says ~{n:,.0f} items): not trusted that far")
     q = self.q(n/N, 'error')
@@ -500,7 +501,7 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
     y = train_targets(dls.train.dataset)
     clas = not np.issubdtype(y.dtype, np.floating)
     sizes = check_fracs(fracs, len(y), len(np.unique(y)) if clas else None)
-    rows, metric_name = [], None
+    rows, metric_name, hb = [], None, None
     dls = decode_once(dls)   # every subset's items decoded once per process, same batches as fastai's
     dls = type(dls)(dls.train, *[CachedDL(d) for d in dls.loaders[1:]], path=dls.path, device=dls.device)
     jobs = [(f, n, s, idxs) for s in range(seed, seed + n_seeds)
@@ -509,9 +510,9 @@ def data_value(make_learner, # Function `DataLoaders` → `Learner`: the recipe 
             [lr]*len(jobs), [on]*len(jobs), [threads]*len(jobs), [j[1] == sizes[0] for j in jobs]]
     outs = map(_run, *args) if executor is None else executor.map(_run, *args)
     for (f, n, s, _), r in zip(jobs, outs):
-        metric_name = r.pop('metric_name')
+        metric_name, hb = r.pop('metric_name'), r.pop('higher_better')
         rows.append(dict(frac=f, n=n, seed=s, **r))
-    return DataValue(pd.DataFrame(rows), len(y), metric_name, target, **kwargs)
+    return DataValue(pd.DataFrame(rows), len(y), metric_name, target, **kwargs, higher_better=hb)
 
 # %% ../nbs/15_more_data.ipynb #cad73fc0
 _DEFAULT_CBS = (TrainEvalCallback, Recorder, CastToTensor)
@@ -545,9 +546,9 @@ def seed_group_check(dv:DataValue, # A `data_value` result with many seeds and a
     half, rows = sizes[-2], []
     for g in range(len(seeds)//group):
         sub = r[r.seed.isin(seeds[g*group:(g+1)*group])]
-        full = DataValue(sub, N, dv.metric_name, **kwargs)
+        full = DataValue(sub, N, dv.metric_name, higher_better=dv.higher_better, **kwargs)
         bt = full.backtests['loss']
-        hv = DataValue(sub[sub.n <= half], half, dv.metric_name, **kwargs)
+        hv = DataValue(sub[sub.n <= half], half, dv.metric_name, higher_better=dv.higher_better, **kwargs)
         v, lo, hi = hv.projection(min(N/half, hv.max_mult))
         meas = sub[sub.n == N].loss.mean()
         rows.append(dict(group=g, backtest_rel_error=bt['rel_error'], backtest_covered=bt['lo'] <= bt['measured'] <= bt['hi'],
@@ -602,16 +603,47 @@ def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elemen
                 out.append(h.digest())
     return out
 
+def _flat(batches, n_inp:int=1)->Tensor:
+    "Each item's inputs as one float vector, as the model sees them (after normalisation; categorical codes as numbers)"
+    rows = []
+    with preserve_rng():
+        for b in batches:
+            xs = [to_cpu(x) for x in tuplify(b)[:n_inp]]
+            rows.append(torch.cat([x.reshape(len(x), -1).float() for x in xs], 1))
+    return torch.cat(rows) if rows else torch.zeros(0, 0)
+
+def near_duplicates(items, # Batches (or a `DataLoader`) of the items to check
+                    held, # Batches (or a `DataLoader`) of the items they must not copy (validation, test)
+                    n_inp:int=1, # Number of inputs in a batch
+                    near:float=0.05, # Largest RMS difference per input value that still counts as a copy
+                    chunk:int=2048)->list: # Items compared at once (memory: chunk² distances)
+    "Positions of `items` whose root-mean-square difference from their nearest `held` item, over every input value as the model sees it, is at most `near`"
+    a, b = _flat(items, n_inp), _flat(held, n_inp)
+    if not len(a) or not len(b) or a.shape[1] != b.shape[1]: return []
+    out = []
+    for i in range(0, len(a), chunk):
+        m = torch.stack([torch.cdist(a[i:i+chunk], b[j:j+chunk]).min(1).values for j in range(0, len(b), chunk)]).min(0).values
+        out += (torch.nonzero(m / math.sqrt(a.shape[1]) <= near).flatten() + i).tolist()
+    return out
+
 def check_unlabelled(hashes:list, # `row_hashes` of the unlabelled items
                      held, # [(name, DataLoader)] of items that must never be pseudo-labelled (validation, test)
                      n_inp:int=1, # Number of inputs in a batch
-                     param:str='items'): # The parameter named in the error
-    "Fail, naming `param`, when an unlabelled item equals an item of a `held` loader: none may become a pseudo-labelled training item"
+                     param:str='items', # The parameter named in the error
+                     items=None, # The unlabelled batches (or a `DataLoader`): near-copies are refused too (None: exact copies only)
+                     near:float=0.05): # Largest RMS difference of a near-copy (`near_duplicates`)
+    "Fail, naming `param`, when an unlabelled item equals (or, given `items`, nearly equals) an item of a `held` loader: none may become a pseudo-labelled training item"
     for name, other in held:
-        with preserve_rng(): seen = set(row_hashes(other.new(shuffle=False, drop_last=False), n_inp))
+        other = other.new(shuffle=False, drop_last=False)
+        with preserve_rng(): seen = set(row_hashes(other, n_inp))
         bad = [i for i, h in enumerate(hashes) if h in seen]
         check_arg(not bad, param, f'{len(bad)} of {len(hashes)} unlabelled items equal to {name} items (positions {bad[:5]})',
                   f'unlabelled items that are not {name} items: a {name} item must never become a pseudo-labelled training item')
+        bad = near_duplicates(items, other, n_inp, near) if items is not None else []
+        check_arg(not bad, param, f'{len(bad)} of {len(hashes)} unlabelled items within {near} (RMS) of {name} items (positions {bad[:5]})',
+                  f'unlabelled items that are not near-copies of {name} items: a {name} item must never become a pseudo-labelled training item')
+
+
 
 # %% ../nbs/15_more_data.ipynb #b608362d
 def _probs(model, xb):
@@ -631,14 +663,18 @@ class PseudoLabel(Callback):
                  soft:bool=False, # Soft targets (the teacher's probabilities) instead of hard ones (its top class)
                  ramp:float=0.3, # Fraction of training over which the weight rises linearly from 0 (0: full weight at once)
                  bs:int|None=None, # Unlabelled items per training batch (None: the training batch size)
-                 holdout=None): # Extra `DataLoader`s (e.g. a test set) none of whose items may be pseudo-labelled
+                 holdout=None, # Extra `DataLoader`s (e.g. a test set) none of whose items may be pseudo-labelled
+                 near:float=0.05): # An unlabelled item within this RMS difference of a validation/holdout item is refused as its copy (`near_duplicates`)
         check_arg(isinstance(thresh, (int, float)) and 0 <= thresh < 1, 'thresh', thresh, 'a probability in [0, 1)')
         check_arg(isinstance(weight, (int, float)) and weight >= 0, 'weight', weight, 'a number >= 0')
         check_arg(isinstance(ramp, (int, float)) and 0 <= ramp <= 1, 'ramp', ramp, 'a fraction of training in [0, 1]')
         check_arg(bs is None or (is_int_arg(bs, 1)), 'bs', bs, 'None or a positive integer')
         check_arg(teacher is None or isinstance(teacher, (Learner, nn.Module)), 'teacher', type(teacher).__name__,
                   'None, a Learner or an nn.Module')
-        store_attr('items,teacher,thresh,weight,soft,ramp,bs')
+        check_arg(isinstance(items, DataLoader) or not hasattr(items, '__len__') or len(items) > 0, 'items', f'{len(items)} items',
+                  'at least one unlabelled item')
+        check_arg(isinstance(near, (int, float)) and near >= 0, 'near', near, 'a number >= 0 (0: exact copies only)')
+        store_attr('items,teacher,thresh,weight,soft,ramp,bs,near')
         self.holdout, self.history = L(holdout), []
         for d in self.holdout: check_arg(isinstance(d, DataLoader), 'holdout', type(d).__name__, 'DataLoaders of held-out items')
 
@@ -653,10 +689,18 @@ class PseudoLabel(Callback):
             self._xs = [tuple(self.learn._set_device(x) for x in tuplify(b)[:n_inp]) for b in dl]
         check_arg(len(self._xs) > 0, 'items', f'{len(dl.dataset)} items', 'at least one unlabelled item')
         mine = row_hashes(self._xs, n_inp)
-        check_unlabelled(mine, [('validation', d) for d in dls.loaders[1:]] + [('holdout', d) for d in self.holdout], n_inp)
+        held = [('validation', d) for d in dls.loaders[1:]] + [('holdout', d) for d in self.holdout]
+        check_unlabelled(mine, held, n_inp, items=self._xs, near=self.near)
         self.n_items, self.history, self._order = len(mine), [], []
         model = self.teacher.model if isinstance(self.teacher, Learner) else self.teacher
-        self._fixed = None if model is None else [_probs(model, xb) for xb in self._xs]
+        try: self._fixed = None if model is None else [_probs(model, xb) for xb in self._xs]
+        except Exception as e:
+            raise ValueError(f"`teacher` must be a model of these inputs: its forward on the unlabelled batches failed "
+                             f"({type(e).__name__}: {e})") from e
+        if self._fixed is not None:
+            c = getattr(dls, 'c', None)
+            check_arg(self._fixed[0].ndim == 2 and (c is None or self._fixed[0].shape[1] == c), 'teacher', f'outputs of shape {tuple(self._fixed[0].shape)}',
+                      f'a classifier of the same {c} classes as the data')
 
     def before_epoch(self): self._used = self._seen = 0
 
@@ -678,7 +722,11 @@ class PseudoLabel(Callback):
         out = self.learn.model(*[x[keep] for x in xb])
         out = (out[0] if is_listy(out) else out).float()
         lu = -(probs[keep]*F.log_softmax(out, -1)).sum(-1) if self.soft else F.cross_entropy(out, hard[keep], reduction='none')
-        self.learn.loss_grad = self.learn.loss_grad + w*lu.sum()/len(keep)
+        extra = w*lu.sum()/len(keep)
+        from fastai.callback.training import GradientAccumulation
+        ga = [cb for cb in self.learn.cbs if isinstance(cb, GradientAccumulation)]   # it divided the labelled loss already
+        if ga: extra = extra*find_bs(self.learn.yb)/ga[0].n_acc
+        self.learn.loss_grad = self.learn.loss_grad + extra
 
     def after_epoch(self):
         "Record how many unlabelled items were confident enough to be used this epoch"
@@ -740,8 +788,20 @@ class AuxTasks(Callback):
         "Each auxiliary task's loss on the model's last forward pass (None without auxiliary targets), kept in `task_losses`"
         model = self.learn.model
         outs, model.aux_out = getattr(model, 'aux_out', None), None
+        if self.aux_y is not None and outs:
+            for i, (o, y) in enumerate(zip(outs, self.aux_y)):
+                n = o.shape[-1]
+                ok = y.numel() == len(y)*n if y.is_floating_point() else (len(y) == 0 or int(y.max()) < n)
+                check_arg(ok, 'dims', f'head {i} with {n} outputs', f"a size matching auxiliary target {i} "
+                          f"({'its ' + str(y.numel()//max(len(y), 1)) + ' numeric columns' if y.is_floating_point() else 'classes 0..' + str(int(y.max()))})")
         self.task_losses = None if self.aux_y is None or not outs else [aux_loss(o, y) for o, y in zip(outs, self.aux_y)]
         return self.task_losses
+
+    def before_fit(self):
+        "Refuse a mixing callback: it would mix the inputs and the main target but never the auxiliary targets"
+        mix = [type(cb).__name__ for cb in self.learn.cbs if any(k.__name__ in ('MixCallback', 'MixHandler') for k in type(cb).__mro__)]
+        if mix: raise ValueError(f"`cbs` must not hold a mixing callback beside AuxTasks; got {mix}: the auxiliary targets "
+                                 "would be left unmixed while the inputs are mixed (train the auxiliary tasks without mixing)")
 
     def before_batch(self):
         "Split the batch's targets into the main one and the auxiliary ones"

@@ -86,6 +86,8 @@ def overfit_check(self:Learner,
     check_arg(is_int_arg(patience, 1), 'patience', patience, 'a positive integer')
     check_arg(is_num_arg(rel_thresh, 0, 1, lo_open=True) and rel_thresh < 1, 'rel_thresh', rel_thresh, 'a fraction strictly between 0 and 1')
     check_arg(thresh is None or is_num_arg(thresh, 0, lo_open=True), 'thresh', thresh, 'None or a positive finite number')
+    n_valid = len(self.dls.loaders[1].dataset) if len(self.dls.loaders) > 1 else 0
+    check_arg(n_valid > 0, 'learn.dls.valid', f'{n_valid} items', 'a validation set with at least one item (its transforms are the honest view)')
     lr = ifnone(lr, self.lr)
     check_arg(is_num_arg(lr, 0), 'lr', lr, 'a finite number >= 0')
     with preserve_rng():

@@ -4,25 +4,151 @@
 
 # %% ../nbs/45_trials.ipynb #34842cbc
 from __future__ import annotations
-import concurrent.futures as cf, contextlib, dataclasses, hashlib, inspect, json, math, multiprocessing as mp, os, pickle, random, signal, tempfile, time
+import concurrent.futures as cf, contextlib, dataclasses, enum, functools, hashlib, inspect, io, json, math, multiprocessing as mp, os, pickle, random, signal, sys, tempfile, time, types
 from pathlib import Path
 import numpy as np, torch
 from fastcore.all import *
 from fastai.basics import *
 from fastprogress.fastprogress import progress_bar
-from . import __version__
-from .core import check_arg, preserve_rng, one_process, quiet, torch_threads, writable_dir
+from .core import check_arg, preserve_rng, one_process, quiet, torch_threads, writable_dir, higher_better
 from .data import get_dls
 from .gap import GapMonitor, valid_view
 from .decode import decode_once
 
 # %% auto #0
-__all__ = ['data_fingerprint', 'check_test_split', 'DataSpec', 'embedded', 'recipe_key', 'Reseeded', 'Trial', 'trial_id',
-           'seed_everything', 'run_trial', 'SerialExecutor', 'default_workers', 'local_pool', 'check_executor',
-           'run_trials', 'TrialCache', 't_interval', 'paired_verdict', 'Trials', 'summarize']
+__all__ = ['Unhashable', 'content_key', 'code_key', 'data_fingerprint', 'check_test_split', 'DataSpec', 'embedded', 'recipe_name',
+           'recipe_key', 'Reseeded', 'Trial', 'trial_id', 'seed_everything', 'run_trial', 'SerialExecutor',
+           'default_workers', 'local_pool', 'check_executor', 'run_trials', 'write_atomic', 'TrialCache', 't_interval',
+           'paired_verdict', 'Trials', 'summarize']
+
+# %% ../nbs/45_trials.ipynb #97abe701
+class Unhashable(Exception): "An object `content_key` cannot fingerprint"
+
+_LIBS = {'fastai_remedies', 'fastai', 'fastcore', 'fastprogress', 'torch', 'torchvision', 'numpy', 'scipy', 'sklearn',
+         'pandas', 'PIL', 'spacy', 'timm'} | set(getattr(sys, 'stdlib_module_names', ())) | {'builtins'}
+_SIMPLE = (type(None), bool, int, float, complex, str, bytes)
+
+@functools.cache
+def _lib_module(name:str)->bool:
+    "Whether module `name` is this package, the standard library or an installed library (versioned by its installation)"
+    if name.split('.')[0] in _LIBS: return True
+    f = getattr(sys.modules.get(name), '__file__', None) or ''
+    return any(s in f for s in ('site-packages', 'dist-packages')) or f.startswith(sys.base_prefix)
+
+def _is_lib(o)->bool: return _lib_module(getattr(o, '__module__', None) or 'builtins')
+
+class _Walk:
+    "One deterministic walk: `put` feeds an object's content into a sha256; shared or cyclic references by position"
+    def __init__(self): self.h, self.seen, self.keep = hashlib.sha256(), {}, []
+    def tag(self, *xs):
+        for x in xs: self.h.update(f"{x}\x00".encode())
+    def put(self, o):
+        if isinstance(o, _SIMPLE): return self.tag(type(o).__name__, repr(o))
+        if id(o) in self.seen: return self.tag('ref', self.seen[id(o)])
+        self.seen[id(o)] = len(self.seen); self.keep.append(o)
+        if isinstance(o, torch.Tensor):
+            if o.is_sparse or o.device.type == 'meta': raise Unhashable(f'a {o.layout} tensor on {o.device}')
+            t = o.detach().cpu().contiguous()
+            self.tag(type(o).__name__, t.dtype, tuple(t.shape), o.requires_grad); return self.h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        if isinstance(o, np.ndarray) and o.dtype != object: self.tag('ndarray', o.dtype, o.shape); return self.h.update(np.ascontiguousarray(o).tobytes())
+        if isinstance(o, (np.generic, torch.dtype, torch.device, slice, range, Path, enum.Enum)): return self.tag(type(o).__name__, repr(o))
+        if isinstance(o, dict):
+            self.tag(type(o).__name__, len(o))
+            simple = all(isinstance(k, _SIMPLE) for k in o)
+            for k, v in (sorted(o.items(), key=lambda kv: (type(kv[0]).__name__, repr(kv[0]))) if simple else o.items()): self.put(k); self.put(v)
+            return
+        if isinstance(o, (list, tuple, L, np.ndarray)): self.tag(type(o).__name__, len(o)); return [self.put(v) for v in o] and None
+        if isinstance(o, (set, frozenset)):
+            self.tag(type(o).__name__, len(o))
+            for d in sorted(content_key(v, strict=True) for v in o): self.tag(d)
+            return
+        if isinstance(o, functools.partial): self.tag('partial'); self.put(o.func); self.put(o.args); return self.put(o.keywords)
+        if isinstance(o, types.MethodType): self.tag('method'); self.put(o.__func__); return self.put(o.__self__)
+        if isinstance(o, types.ModuleType): return self.tag('module', o.__name__)
+        if isinstance(o, types.CodeType): return self.code(o)
+        if isinstance(o, (type, types.FunctionType, types.BuiltinFunctionType)) and _is_lib(o) or isinstance(o, types.BuiltinFunctionType):
+            return self.tag('lib', getattr(o, '__module__', None), getattr(o, '__qualname__', repr(o)))
+        if isinstance(o, types.FunctionType): return self.func(o)
+        if isinstance(o, type):
+            self.tag('class', o.__module__, o.__qualname__); [self.put(b) for b in o.__bases__]
+            return self.put({k: v for k, v in vars(o).items() if not k.startswith('__') or k in ('__init__', '__call__')})
+        if isinstance(o, (staticmethod, classmethod, property)):
+            return [self.put(getattr(o, a, None)) for a in ('__func__', 'fget', 'fset')] and None
+        if isinstance(o, pd.DataFrame | pd.Series | pd.Index):
+            self.tag(type(o).__name__, list(getattr(o, 'columns', [])), repr(o.dtypes if isinstance(o, pd.DataFrame) else o.dtype))
+            return self.h.update(pd.util.hash_pandas_object(o, index=not isinstance(o, pd.Index)).values.tobytes())
+        if isinstance(o, Learner):   # a teacher, say: what it predicts with
+            self.tag('Learner'); return [self.put(getattr(o, a, None)) for a in ('model', 'loss_func', 'opt_func', 'wd', 'moms')] and None
+        if isinstance(o, (DataLoaders, DataLoader)):   # read by a model factory (`dls.c`): the data is fingerprinted apart
+            return self.tag(type(o).__name__, getattr(o, 'c', None), getattr(o, 'n_inp', None))
+        return self.obj(o)
+    def code(self, co):
+        self.tag('code', co.co_name, co.co_argcount, co.co_kwonlyargcount, co.co_flags); self.h.update(co.co_code)
+        self.put(co.co_names); self.put(co.co_varnames)
+        for c in co.co_consts: self.code(c) if isinstance(c, types.CodeType) else self.put(c)
+    def func(self, f):
+        self.tag('function', f.__module__, f.__qualname__); self.code(f.__code__)
+        self.put(f.__defaults__); self.put(f.__kwdefaults__)
+        for c in f.__closure__ or ():
+            try: self.put(c.cell_contents)
+            except ValueError: self.tag('empty cell')
+        g, names = f.__globals__, set()
+        def names_of(co):
+            names.update(co.co_names)
+            for c in co.co_consts:
+                if isinstance(c, types.CodeType): names_of(c)
+        names_of(f.__code__)
+        for n in sorted(names):   # the globals it reads: helpers, constants, imported modules (by name)
+            if n in g: self.tag('global', n); self.put(g[n])
+    def obj(self, o):
+        t = type(o)
+        self.tag('object'); self.put(t)
+        if isinstance(o, Metric):   # its state, not what it accumulated in an earlier fit
+            with contextlib.suppress(Exception): o = _copy.copy(o); o.reset()
+        try: state = o.__getstate__() if t.__getstate__ is not object.__getstate__ else None
+        except Exception as e: raise Unhashable(f'{t.__qualname__}.__getstate__ failed ({e})')
+        if state is None:
+            state = dict(getattr(o, '__dict__', {}))
+            for s in getattr(t, '__slots__', ()):
+                if hasattr(o, s): state[s] = getattr(o, s)
+        if isinstance(state, dict):
+            skip = set(getattr(o, '_stateattrs', ())) | ({'do'} if isinstance(o, getattr(sys.modules.get('fastai.vision.augment'), 'RandTransform', ())) else set())
+            state = {k: v for k, v in state.items() if k not in skip and not (k == 'learn' and isinstance(v, Learner))}
+        elif not state and not hasattr(o, '__dict__'):
+            try: state = o.__reduce_ex__(4)
+            except Exception as e: raise Unhashable(f'a {t.__qualname__} ({e})') from None
+            if not isinstance(state, tuple) or any(isinstance(p, types.GeneratorType) for p in state):
+                raise Unhashable(f'a {t.__qualname__}')
+        if isinstance(o, (io.IOBase, types.GeneratorType)) or type(o).__module__ in ('_thread', 'threading'):
+            raise Unhashable(f'a {t.__qualname__}')
+        self.put(state)
+
+def content_key(o, # Anything: a loss, metrics, callbacks, a recipe, a model factory, transforms
+                strict:bool=False, # Raise `Unhashable` instead of returning None
+               )->str|None: # 64 hex digits, or None when `o` holds something that cannot be fingerprinted
+    "A hash of everything in `o` that can change a computation's numbers, or None when some part cannot be fingerprinted"
+    w = _Walk()
+    try: w.put(o)
+    except Unhashable:
+        if strict: raise
+        return None
+    except Exception as e:   # anything else a walk meets (a RecursionError, an attribute that raises): not fingerprinted
+        if strict: raise Unhashable(f'{type(e).__name__}: {e}') from e
+        return None
+    return w.h.hexdigest()
+
+@functools.cache
+def code_key()->str:
+    "A hash of fastai_remedies' source files and the versions of the libraries its numbers depend on"
+    import fastai, fastcore, sklearn, fastai_remedies
+    h = hashlib.sha256()
+    for f in sorted(Path(fastai_remedies.__file__).parent.glob('*.py')): h.update(f.name.encode()); h.update(f.read_bytes())
+    for m in (fastai, fastcore, torch, np, sklearn, pd): h.update(f"{m.__name__}={m.__version__};".encode())
+    return h.hexdigest()[:16]
+
 
 # %% ../nbs/45_trials.ipynb #f21e6cdb
-_BUILT = {}   # DataLoaders built from a `DataSpec` in this process, by its key
+_BUILT = {}   # DataLoaders built from a `DataSpec` in this process, by the content of its function and arguments
 
 def _plain(t): return torch.as_tensor(t).as_subclass(torch.Tensor).detach().cpu().contiguous()
 
@@ -33,11 +159,21 @@ def _split_dls(dls, test_dl=None):
            for ds in (valid_view(dls.train_ds, range(len(dls.train_ds))), dls.valid_ds)]
     return out + ([test_dl.new(shuffle=False, drop_last=False)] if test_dl is not None else [])
 
+def _train_setup(dls):
+    "What shapes training beyond the items: the training loader's transforms (item, batch, dataset), batch sizes and order"
+    dl, ds = dls.train, dls.train.dataset
+    tfms = [getattr(tl, 'tfms', None) for tl in getattr(ds, 'tls', [])] or [getattr(ds, 'tfms', None)]
+    return dict(loader=type(dl), bs=dl.bs, shuffle=dl.shuffle, drop_last=dl.drop_last, n_inp=getattr(dls, 'n_inp', None),
+                pipes=[getattr(dl, a, None) for a in ('after_item', 'before_batch', 'after_batch')], tfms=tfms,
+                valid_bs=[d.bs for d in dls.loaders[1:]])
+
 def data_fingerprint(dls:DataLoaders, # The data
                      test_dl=None, # A test `DataLoader`, hashed too
-                    )->str: # 16 hex digits
-    "A hash of the training, validation (and test) items of `dls` as the model sees them (validation transforms, in order)"
-    h = hashlib.sha256()
+                    )->str|None: # 16 hex digits (None: a training transform cannot be fingerprinted)
+    "A hash of the training, validation (and test) items of `dls` as the model sees them (validation transforms, in order), and of the training transforms, batch size and order"
+    setup = content_key(_train_setup(dls))
+    if setup is None: return None
+    h = hashlib.sha256(setup.encode())
     with preserve_rng():
         for dl in _split_dls(dls, test_dl):
             h.update(f"{type(dl.dataset).__name__}:{len(dl.dataset)};".encode())
@@ -70,16 +206,22 @@ class DataSpec:
                  test=None): # Test set: a `DataLoader` or items for `dls.test_dl` (None: `dls.test_items` if any)
         check_arg(isinstance(fn, DataLoaders) or callable(fn), 'fn', fn, 'DataLoaders or a function returning them', TypeError)
         self.dls, self.fn = (fn, None) if isinstance(fn, DataLoaders) else (None, fn)
-        self.kwargs, self.test, self._fp = dict(kwargs or {}), test, None
+        self.kwargs, self.test, self._fp, self._mine = dict(kwargs or {}), test, None, None
+        self._key = content_key((self.fn, self.kwargs)) if self.fn else None   # what `load` memoises by: the content
         args = ', '.join(f"{k}={v!r}" for k, v in sorted(self.kwargs.items()))
         self.name = name or (f"{fn.__module__}.{fn.__qualname__}({args})" if self.fn else 'dls')
 
     def load(self)->DataLoaders:
         "The DataLoaders (built at the first call in each process)"
         if self.dls is not None: return self.dls
-        if self.name not in _BUILT:
-            with preserve_rng(): _BUILT[self.name] = self.fn(**self.kwargs)
-        return _BUILT[self.name]
+        if self._key is None:   # a function or arguments that cannot be fingerprinted: built once per spec object
+            if self._mine is None:
+                with preserve_rng(): self._mine = self.fn(**self.kwargs)
+            return self._mine
+        if self._key not in _BUILT:
+            with preserve_rng(): _BUILT[self._key] = self.fn(**self.kwargs)
+        return _BUILT[self._key]
+    def __getstate__(self): return {**self.__dict__, '_mine': None}   # a worker rebuilds the data, never receives it
 
     def test_dl(self):
         "The test `DataLoader` (None when there is no test set)"
@@ -88,10 +230,12 @@ class DataSpec:
         if t is None or len(t) == 0: return None
         return t if isinstance(t, DataLoader) else dls.test_dl(t, with_labels=True)
 
-    def fingerprint(self)->str:
-        "`data_fingerprint` of the DataLoaders and test set (computed once)"
-        if self._fp is None: self._fp = data_fingerprint(self.load(), self.test_dl())
-        return self._fp
+    def fingerprint(self)->str|None:
+        "`data_fingerprint` of the DataLoaders and test set (computed once; None: it cannot be fingerprinted)"
+        if self._fp is None:
+            self._fp = data_fingerprint(self.load(), self.test_dl()) or ''
+            if not self._fp: warn(f"the training transforms of {self.name} cannot be fingerprinted: its trials are not cached")
+        return self._fp or None
     def __repr__(self): return f"DataSpec({self.name})"
 
 def embedded(name:str, # One of `fastai_remedies.data.DATASETS`
@@ -102,24 +246,38 @@ def embedded(name:str, # One of `fastai_remedies.data.DATASETS`
     return DataSpec(get_dls, {'name': name, **kwargs}, name=name + (f"({args})" if kwargs else ''))
 
 # %% ../nbs/45_trials.ipynb #21869afd
-def recipe_key(recipe)->str:
-    "A stable text for `recipe`: its `key` when it has one; dicts, lists, classes and functions spelled out; else its repr"
+_WARNED = set()   # what `recipe_key` already said it cannot fingerprint, in this process
+
+def recipe_name(recipe)->str:
+    "A readable text for `recipe` (progress bars, reports): its `key` when it has one; dicts, lists, classes and functions spelled out; else its repr"
     k = getattr(recipe, 'key', None)
-    if k is not None: return k() if callable(k) else str(k)
+    if k is not None and not isinstance(recipe, type):
+        k = k() if callable(k) else k
+        if k is not None: return str(k)
     if recipe is None: return 'None'
-    if isinstance(recipe, dict): return '{' + ', '.join(f"{k}={recipe_key(v)}" for k, v in sorted(recipe.items())) + '}'
-    if isinstance(recipe, (list, tuple)): return '(' + ', '.join(recipe_key(v) for v in recipe) + ')'
+    if isinstance(recipe, dict): return '{' + ', '.join(f"{k}={recipe_name(v)}" for k, v in sorted(recipe.items())) + '}'
+    if isinstance(recipe, (list, tuple)): return '(' + ', '.join(recipe_name(v) for v in recipe) + ')'
     if isinstance(recipe, type) or inspect.isfunction(recipe): return f"{recipe.__module__}.{recipe.__qualname__}"
-    r = repr(recipe)
-    check_arg(' at 0x' not in r, 'recipe', r, 'a value with a stable text (a `key`, or a repr without a memory address)')
-    return r
+    return repr(recipe)
+
+def recipe_key(recipe)->str|None:
+    "What identifies `recipe`'s numbers in the trial cache: its own `key()` when it has one, else a hash of its content (`content_key`); None when part of it cannot be fingerprinted (its trials are then not cached: said once)"
+    k = getattr(recipe, 'key', None)
+    if k is not None and not isinstance(recipe, type): return k() if callable(k) else str(k)
+    try: return f"{type(recipe).__name__}#{content_key(recipe, strict=True)[:24]}"
+    except Unhashable as e:
+        msg = f"a {type(recipe).__name__} holds {e}, which cannot be fingerprinted: its trials are trained and not cached"
+        if msg not in _WARNED: _WARNED.add(msg); warn(msg)
+        return None
 
 @dataclasses.dataclass(frozen=True)
 class Reseeded:
     "`recipe` trained from other seeds (`seed + offset`): a candidate that changes nothing but the seed, for A/A calibration"
     recipe:object=None # The recipe
     offset:int=10_000 # Added to every trial seed
-    def key(self): return f"Reseeded({recipe_key(self.recipe)}, {self.offset})"
+    def key(self):
+        k = recipe_key(self.recipe)
+        return None if k is None else f"Reseeded({k}, {self.offset})"
 
 # %% ../nbs/45_trials.ipynb #c9f7aa47
 @dataclasses.dataclass(frozen=True)
@@ -136,10 +294,11 @@ class Trial:
     label:str='' # Shown by the progress bar, e.g. 'rung 3 batchnorm, seed 2/3'
     def __post_init__(self): check_arg(callable(self.learner), 'learner', self.learner, 'a picklable function (dls, recipe) -> Learner')
 
-def trial_id(trial:Trial)->str:
-    "What identifies `trial`'s result: recipe, seed, epochs, lr, `restore_best`, the data's name and the factory (as JSON)"
-    return json.dumps([recipe_key(trial.recipe), trial.seed, trial.epochs, repr(float(trial.lr)), trial.restore_best,
-                       trial.data.name, recipe_key(trial.learner)])
+def trial_id(trial:Trial)->str|None:
+    "What identifies `trial`'s result: recipe, seed, epochs, lr, `restore_best`, the data's name and the factory (as JSON; None: the recipe or the factory cannot be fingerprinted)"
+    rk, lk = recipe_key(trial.recipe), recipe_key(trial.learner)
+    if rk is None or lk is None: return None
+    return json.dumps([rk, trial.seed, trial.epochs, repr(float(trial.lr)), trial.restore_best, trial.data.name, lk])
 
 def seed_everything(dls:DataLoaders, # Their loaders' own generators are reseeded too
                     seed:int): # The seed
@@ -172,10 +331,12 @@ def run_trial(trial:Trial)->dict:
     ep = gm.best_epoch if trial.restore_best and gm.best_epoch is not None else int(tab.epoch.iloc[-1]) if len(tab) else None
     row = tab[tab.epoch == ep].iloc[0] if ep is not None else {}
     met = _metric_name(learn.recorder.metric_names[1:])
+    try: hb = higher_better(next(m for m in learn.metrics if m.name == met)) if met else None
+    except (ValueError, StopIteration): hb = None   # a metric of unknown direction: reported, never used to decide
     num = lambda k: float(row[k]) if k in row else math.nan
-    return dict(recipe=recipe_key(trial.recipe), seed=trial.seed, epochs=trial.epochs, lr=trial.lr, epoch=ep,
+    return dict(recipe=recipe_name(trial.recipe), seed=trial.seed, epochs=trial.epochs, lr=trial.lr, epoch=ep,
                 valid_loss=num('valid_loss'), honest_loss=num('honest_loss'), gap=num('gap'),
-                metric=num(f'valid_{met}') if met else math.nan, metric_name=met, seconds=secs,
+                metric=num(f'valid_{met}') if met else math.nan, metric_name=met, metric_higher_better=hb, seconds=secs,
                 test_loss=float(test[0]) if tdl is not None else math.nan,
                 test_metric=float(test[1]) if tdl is not None and len(test) > 1 else math.nan,
                 valid_losses=[float(v) for v in tab.valid_loss], cached=False)
@@ -197,9 +358,12 @@ def default_workers()->int:
 _DEVICE = None   # the GPU a `local_pool` worker is pinned to
 
 def _init_worker(devices):
-    "Pool worker start: Ctrl-C is the parent's to handle; pin a GPU when there are some, else one torch thread"
+    "Pool worker start: Ctrl-C is the parent's to handle, the parent's end is its end too; pin a GPU when there are some, else one torch thread"
     global _DEVICE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP): signal.signal(sig, signal.SIG_DFL)   # not a handler the parent had (`terminate` must end it)
+    with contextlib.suppress(Exception):   # Linux: SIGTERM when the parent dies, however it dies (even SIGKILL)
+        import ctypes; ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
     if devices is not None:
         _DEVICE = devices.get()
         torch.cuda.set_device(_DEVICE)
@@ -220,8 +384,9 @@ def local_pool(workers:int|None=None, # Worker processes (None: `default_workers
 
 def _stop(pool):
     "Stop a pool made here at once: cancel what is pending, end its worker processes"
+    procs = list((getattr(pool, '_processes', None) or {}).values())   # (before `shutdown`, which forgets them)
     pool.shutdown(wait=False, cancel_futures=True)
-    for p in list((getattr(pool, '_processes', None) or {}).values()):   # stdlib pools have no public kill before 3.14
+    for p in procs:   # stdlib pools have no public kill before 3.14
         if p.is_alive(): p.terminate()
 
 # %% ../nbs/45_trials.ipynb #3c272258
@@ -277,27 +442,63 @@ def run_trials(trials:list, # `Trial`s
     return res
 
 # %% ../nbs/45_trials.ipynb #724d7ac2
+def _umask()->int:
+    "This process's umask, read without changing it where Linux tells it"
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        return int(next(l for l in open('/proc/self/status') if l.startswith('Umask:')).split()[1], 8)
+    m = os.umask(0o022); os.umask(m); return m
+
+def write_atomic(path, # The file to write; a link there is replaced, never followed
+                 data, # bytes, str (UTF-8), or a function writing to the binary file object it is given
+                ):
+    "Write `path` whole: into a new temporary file beside it with an unpredictable name (created exclusively, so a planted link is never followed), then renamed over `path`; permissions as the umask says"
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.part')
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, 'wb') as f:
+            if callable(data): data(f)
+            else: f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+
+_NUMS = ('valid_loss', 'honest_loss', 'gap', 'metric', 'seconds', 'test_loss', 'test_metric')
+def _entry_ok(e)->bool:
+    "Whether a cache entry has the shape `put` writes (JSON of another shape is not served)"
+    r = e.get('result') if isinstance(e, dict) else None
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    return (isinstance(r, dict) and all(num(r.get(k)) for k in _NUMS) and isinstance(r.get('valid_losses'), list)
+            and all(map(num, r['valid_losses'])) and (r.get('epoch') is None or isinstance(r.get('epoch'), int))
+            and (r.get('metric_name') is None or isinstance(r.get('metric_name'), str)))
+
 class TrialCache:
     "Trial results on disk, one JSON file each: a stopped run, restarted, retrains nothing that finished"
-    def __init__(self, path): # A folder (created if needed); it must be writable
+    def __init__(self, path, # A folder (created if needed); it must be writable
+                 reuse:bool=True): # Serve entries written before (False: only this cache's own; nothing is ever deleted)
+        check_arg(isinstance(path, (str, os.PathLike)), 'cache_dir', path, 'a folder path (str or Path)', TypeError)
         path = writable_dir(path, 'cache_dir')
-        self.path, self.ignored, self.hits = path, [], 0
+        self.path, self.reuse, self.ignored, self.hits, self.mine = path, reuse, [], 0, set()
 
-    def file(self, trial:Trial)->Path:
-        "Where `trial`'s result is kept"
-        return self.path/f"trial-{hashlib.sha256(trial_id(trial).encode()).hexdigest()[:20]}.json"
+    def file(self, trial:Trial)->Path|None:
+        "Where `trial`'s result is kept (None: its recipe or factory cannot be fingerprinted: not cached)"
+        tid = trial_id(trial)
+        return None if tid is None else self.path/f"trial-{hashlib.sha256(tid.encode()).hexdigest()[:20]}.json"
 
     def get(self, trial:Trial)->dict|None:
-        "`trial`'s cached result, or None (an entry from other data or another version is ignored, with a warning)"
+        "`trial`'s cached result, or None (an entry from other data, other code or of another shape is ignored, with a warning)"
         f = self.file(trial)
-        if not f.exists(): return None
+        if f is None or not (self.reuse or f.name in self.mine) or not os.path.lexists(f): return None
+        if f.is_dir(): return self._ignore(f, "it is a folder, not a file")
         try: e = json.loads(f.read_text())
         except (OSError, ValueError) as err: return self._ignore(f, f"it cannot be read ({err})")
+        if not _entry_ok(e): return self._ignore(f, "it is not a trial result (JSON of another shape)")
         fp = trial.data.fingerprint()
+        if fp is None: return None
         if e.get('fingerprint') != fp:
             return self._ignore(f, f"it was made on other data named {trial.data.name!r} (fingerprint {e.get('fingerprint')}, now {fp})")
-        if e.get('version') != __version__:
-            return self._ignore(f, f"it was made by fastai_remedies {e.get('version')} (this is {__version__})")
+        if e.get('code') != code_key():
+            return self._ignore(f, f"it was made by other code (fastai_remedies or library versions {e.get('code')}, now {code_key()})")
         self.hits += 1
         return {**e['result'], 'cached': True}
 
@@ -306,12 +507,13 @@ class TrialCache:
         self.ignored.append(msg); warn(msg)
 
     def put(self, trial:Trial, result:dict):
-        "Keep `result` for `trial` (written whole, then renamed into place)"
-        e = dict(recipe=recipe_key(trial.recipe), seed=trial.seed, epochs=trial.epochs, lr=trial.lr, data=trial.data.name,
-                 fingerprint=trial.data.fingerprint(), version=__version__, result={**result, 'cached': False})
-        f = self.file(trial)
-        tmp = f.with_suffix(f'.tmp{os.getpid()}')
-        tmp.write_text(json.dumps(e)); os.replace(tmp, f)
+        "Keep `result` for `trial` (written whole, then renamed into place); nothing when it cannot be fingerprinted"
+        f, fp = self.file(trial), trial.data.fingerprint()
+        if f is None or fp is None: return
+        if f.is_dir(): return warn(f"trial cache entry {f} is a folder: the trial's result is not cached")
+        e = dict(recipe=recipe_name(trial.recipe), seed=trial.seed, epochs=trial.epochs, lr=trial.lr, data=trial.data.name,
+                 fingerprint=fp, code=code_key(), result={**result, 'cached': False})
+        write_atomic(f, json.dumps(e)); self.mine.add(f.name)
 
 # %% ../nbs/45_trials.ipynb #8855a974
 def t_interval(x, # Values (NaN are dropped)
@@ -329,18 +531,19 @@ def paired_verdict(incumbent, # Valid losses of the incumbent, one per seed
                    keep_tol:float=0.01, # Smallest mean relative improvement worth keeping
                    confidence:float=0.95, # Two-sided confidence of the interval (one-sided test at (1-confidence)/2)
                    looks:int=1, # Number of looks of a sequential run (Bonferroni: the level is divided by it)
-                  )->dict: # verdict, mean, lo, hi (relative improvement), n
-    "Keep, worse or within noise: the mean paired relative improvement and its t-interval"
+                  )->dict: # verdict, mean, lo, hi (improvement in units of the mean |loss|), n, scale
+    "Keep, worse or within noise: the mean paired improvement, relative to the pooled mean |loss|, and its t-interval"
     inc, cand = np.asarray(incumbent, dtype=float), np.asarray(candidate, dtype=float)
     check_arg(len(inc) == len(cand) and len(inc) > 0, 'candidate', f'{len(cand)} losses',
               f'one loss per incumbent seed ({len(inc)})')
-    if not np.isfinite(cand).all(): return dict(verdict='worse', mean=-math.inf, lo=-math.inf, hi=-math.inf, n=len(inc),
+    if not np.isfinite(cand).all(): return dict(verdict='worse', mean=-math.inf, lo=-math.inf, hi=-math.inf, n=len(inc), scale=math.nan,
                                                 note='diverged (a non-finite valid loss)')
-    d = (inc - cand) / inc
+    scale = float(np.abs(np.concatenate([inc, cand])).mean()) + 1e-12   # always positive: negative, zero and tiny losses too
+    d = (inc - cand) / scale
     mean, half = t_interval(d, 1 - (1 - confidence) / looks)
     lo, hi = mean - half, mean + half
     verdict = 'kept' if mean >= keep_tol and lo > 0 else 'worse' if hi < 0 else 'within noise'
-    return dict(verdict=verdict, mean=mean, lo=lo, hi=hi, n=len(inc), note='' if len(inc) > 1 else 'one seed: no interval')
+    return dict(verdict=verdict, mean=mean, lo=lo, hi=hi, n=len(inc), scale=scale, note='' if len(inc) > 1 else 'one seed: no interval')
 
 # %% ../nbs/45_trials.ipynb #50d9efe7
 class Trials:
@@ -358,7 +561,7 @@ class Trials:
                  restore_best:bool=False, # Judge the best valid-loss epoch (restored) instead of the last one
                  executor=None, # A `concurrent.futures.Executor` (None: a local process pool, made when first needed)
                  workers:int|None=None, # Workers of that local pool (None: `default_workers()`; 1: serially, here)
-                 cache_dir=None, # Folder of the on-disk trial cache (None: no disk cache)
+                 cache_dir=None, # Folder of the on-disk trial cache, or a `TrialCache` (None: no disk cache)
                  quiet:bool=False): # No progress bar
         if isinstance(data, str): data = embedded(data)
         if isinstance(data, DataLoaders): data = DataSpec(data)
@@ -375,7 +578,7 @@ class Trials:
         check_arg(workers is None or (isint(workers) and workers >= 1), 'workers', workers, 'None or a positive integer')
         check_executor(executor)
         check_arg(callable(learner), 'learner', learner, 'a picklable function (dls, recipe) -> Learner')
-        self.cache = TrialCache(cache_dir) if cache_dir is not None else None
+        self.cache = cache_dir if isinstance(cache_dir, TrialCache) else TrialCache(cache_dir) if cache_dir is not None else None
         store_attr('data,learner,epochs,lr,n_seeds,max_seeds,seed,keep_tol,confidence,restore_best,executor,workers,quiet')
         self._memo, self._pool = {}, None
 
@@ -417,15 +620,19 @@ class Trials:
            )->list: # results[recipe][seed]
         "The results of every recipe over `seeds`; trials already run (here or on disk) are not trained again"
         seeds = ifnone(seeds, self.seeds())
-        labels = ifnone(labels, [recipe_key(r) for r in recipes])
+        labels = ifnone(labels, [recipe_name(r) for r in recipes])
         grid = [[self.trial(r, s, epochs, lr, f"{lab}, seed {j+1}/{len(seeds)}") for j, s in enumerate(seeds)]
                 for r, lab in zip(recipes, labels)]
-        todo = list({trial_id(t): t for row in grid for t in row if trial_id(t) not in self._memo}.values())
+        ids = {id(t): trial_id(t) for row in grid for t in row}   # None: not fingerprinted, trained here and not kept
+        todo = list({ids[id(t)] or id(t): t for row in grid for t in row if ids[id(t)] not in self._memo}.values())
+        here = {}
         if todo:   # (the same trial asked twice is trained once)
             try: out = run_trials(todo, executor=self.executor_for(todo[0], len(todo)), cache=self.cache, progress=not self.quiet)
             except BaseException: self.abort(); raise
-            self._memo.update(zip(map(trial_id, todo), out))
-        return [[self._memo[trial_id(t)] for t in row] for row in grid]
+            for t, r in zip(todo, out):
+                if ids[id(t)] is None: here[id(t)] = r
+                else: self._memo[ids[id(t)]] = r
+        return [[self._memo[ids[id(t)]] if ids[id(t)] is not None else here[id(t)] for t in row] for row in grid]
 
     def losses(self, results:list)->list: return [r['valid_loss'] for r in results]
 
@@ -433,9 +640,10 @@ class Trials:
 def summarize(results:list, # Results of one recipe over several seeds
               confidence:float=0.95, # Two-sided confidence of the half-widths
              )->dict:
-    "Mean ± t half-width of the valid loss, honest gap and metric over seeds, and the seconds spent"
+    "Mean ± t half-width of the valid loss, honest gap and metric over seeds, the metric's direction, and the seconds spent"
     out = dict(n=len(results), seconds=float(sum(r['seconds'] for r in results)),
-               metric_name=first((r['metric_name'] for r in results), None))
+               metric_name=first((r['metric_name'] for r in results), None),
+               metric_higher_better=first((r.get('metric_higher_better') for r in results), None))
     for k in ('valid_loss', 'gap', 'honest_loss', 'metric', 'test_loss', 'test_metric'):
         out[k], out[f'{k}_pm'] = t_interval([r[k] for r in results], confidence)
     return out
@@ -449,7 +657,7 @@ def compare(self:Trials,
             name:str='', # Prefix of the progress bars' labels, e.g. 'rung 3'
            )->list: # One dict per candidate: verdict, reason, paired stats, per-recipe summaries, results
     "Judge each candidate against `incumbent`, paired by seed; at most one (the best, confirmed) is 'kept'"
-    labels = ifnone(labels, [recipe_key(c) for c in candidates])
+    labels = ifnone(labels, [recipe_name(c) for c in candidates])
     looks = self.max_seeds - self.n_seeds + 1
     seeds = self.seeds()
     pre = f"{name} " if name else ''
