@@ -375,6 +375,10 @@ def data_value(self:Learner, **kwargs)->DataValue:
                        wd_bn_bias=self.wd_bn_bias, train_bn=self.train_bn, moms=self.moms)
     return data_value(make, self.dls, **kwargs)
 
+# %% ../nbs/15_more_data.ipynb #6c1c8cea
+from .core import document_params
+document_params(Learner.data_value);   # `help(Learner.data_value)` lists what each parameter means
+
 # %% ../nbs/15_more_data.ipynb #5565f82c
 def _more_data_words(ladder, base):
     "Rung 1 in words, from the baseline's honest gap"
