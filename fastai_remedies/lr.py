@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_lr.ipynb #3c27b73d
 from __future__ import annotations
-import contextlib, math, tempfile, warnings
+import contextlib, math, random, tempfile, warnings
 import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
@@ -19,15 +19,17 @@ LR_RULES = ('valley', 'steep', 'minimum', 'slide', 'max')   # `minimum` is fasta
 
 @contextlib.contextmanager
 def _scratch(learn):
-    "`learn.path` is a temporary folder inside the block (`LRFinder` saves `models/_tmp.pth` there); the Recorder's history is kept"
+    "`learn.path` is a temporary folder inside the block (`LRFinder` saves `models/_tmp.pth` there); the Recorder's history and the loaders' generators are kept"
     old, rec = (learn.path, learn.model_dir), getattr(learn, 'recorder', None)
     hist = {k: getattr(rec, k) for k in ('lrs', 'iters', 'losses', 'values') if hasattr(rec, k)}
+    rngs = [(dl, dl.rng.getstate()) for dl in getattr(learn.dls, 'loaders', []) if isinstance(getattr(dl, 'rng', None), random.Random)]
     with tempfile.TemporaryDirectory(prefix='lr_find_') as d:
         learn.path, learn.model_dir = Path(d), 'models'
         try: yield
         finally:
             learn.path, learn.model_dir = old
             for k, v in hist.items(): setattr(rec, k, v)
+            for dl, st in rngs: dl.rng.setstate(st)   # each DataLoader's own generator (its shuffles) too
 
 def lr_suggestions(learn:Learner, # The Learner: its weights, optimizer, Recorder history and the random state are left as they were
                    start_lr:float=1e-7, # First lr of the sweep
