@@ -46,7 +46,7 @@ def lr_suggestions(learn:Learner, # The Learner: its weights, optimizer, Recorde
     return out
 
 # %% ../nbs/12_lr.ipynb #eef5d574
-LR_RULE = 'valley'   # what the measurement below chose; `suggest_lr`'s default
+LR_RULE = 'max'   # what the measurement below chose (the larger of valley and steep); `suggest_lr`'s default
 
 def suggest_lr(learn:Learner, # The Learner (left as it was: see `lr_suggestions`)
                rule:str|Callable=LR_RULE, # One of `LR_RULES`, or a function of the suggestions dict returning an lr
