@@ -104,16 +104,18 @@ def loss_floor(dl:DataLoader, # Loader over the items (validation transforms, e.
     return LossFloor(total/n, n, rep, conflict)
 
 # %% ../nbs/11_overfit.ipynb #b6b7558b
-def _floor_cause(fl):
+def _floor_cause(fl, thresh):
     if fl is None or not fl.n_conflicting: return None
+    how = (f"the threshold {thresh:.4f} is below that floor: no model can pass it" if thresh < fl.value else
+           "the floor the threshold was set from")
     return (f"duplicated inputs with noisy targets: {fl.n_conflicting} of the {fl.n_items} items share their inputs with another "
-            f"item but not its target, so no model can get below a loss of {fl.value:.4f} on them (the floor the threshold "
-            "was set from); check the table for repeated rows and label noise — more capacity will not help")
+            f"item but not its target, so no model can get below a loss of {fl.value:.4f} on them ({how}); check the table "
+            "for repeated rows and label noise — more capacity will not help")
 
 def _overfit_causes(learn, model, lr, losses, thresh, epochs, n_cls, floor=None):
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     first, last, low = losses[0], losses[-1], np.nanmin(losses)
-    causes = [c for c in [_floor_cause(floor)] if c]
+    causes = [c for c in [_floor_cause(floor, thresh)] if c]
     if n_train == 0: causes.append("no parameter is trainable (a frozen model?): call `learn.unfreeze()`")
     if lr is None or lr <= 0: causes.append(f"the learning rate is {lr}: nothing can be learned; pass a positive `lr` "
                                             "or pick one with `learn.lr_find()`")
@@ -127,7 +129,8 @@ def _overfit_causes(learn, model, lr, losses, thresh, epochs, n_cls, floor=None)
                       f"(`max_epochs`, `patience`) or a higher learning rate (lr={lr})")
     chance = f" — a loss stuck near log({n_cls}) = {math.log(n_cls):.3f} means chance level" if n_cls and n_cls > 1 else ""
     causes.append(f"labels or data pipeline: check `learn.dls.show_batch()`; inputs and targets must match{chance}")
-    causes.append(f"model too small: {n_train:,} trainable parameters; try a wider or deeper model")
+    if floor is None or floor.value is None or thresh >= floor.value:   # below the floor, no model is big enough
+        causes.append(f"model too small: {n_train:,} trainable parameters; try a wider or deeper model")
     return causes
 
 # %% ../nbs/11_overfit.ipynb #1767f610
