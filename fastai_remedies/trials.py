@@ -84,7 +84,8 @@ def check_test_split(dls:DataLoaders, # The training and validation data
     else: shared = _same_rows(pd.concat([tr, va]), te)
     what = {'file': 'same file', 'row': 'same row of the same DataFrame: index label and values', 'object': 'the same dataset'}
     check_arg(shared == 0, 'test_dl', f"{shared} of {len(te_ds)} test items that are training or validation items ({what.get(kind)})",
-              'a test set holding no training or validation item (items that merely repeat one\'s content are counted, not refused)')
+              'a test set that shares no item with the training and validation sets (items that merely repeat one\'s content '
+              'are counted, not refused)')
     n_inp = getattr(dls, 'n_inp', 1)
     def rows(dl):
         with preserve_rng():
