@@ -17,7 +17,7 @@ __all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'h
            'copy_model', 'learner_like', 'one_process', 'quiet', 'torch_threads', 'module_modes', 'restore_modes',
            'eval_mode', 'batch_nbytes', 'CachedDL', 'process_state', 'restore_process', 'Tidy', 'tidy_callbacks',
            'FitCancelled', 'fit_state', 'restore_fit_state', 'guarded', 'is_fit_guard', 'install_fit_guard',
-           'uninstall_fit_guard', 'model_leaves', 'show_layers', 'plot_evidence']
+           'uninstall_fit_guard', 'model_leaves', 'show_layers', 'plot_evidence', 'document_params', 'metric_col']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -429,3 +429,43 @@ def plot_evidence(table:pd.DataFrame, # Rows: variants (one or two index levels)
             ax.set_ylim(-.6, len(t) - .4)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/01_core.ipynb #6ba0f354
+import inspect, textwrap
+from fastcore.docments import docments
+
+_PARAMS_HEAD = '\n\nParameters:\n'
+
+def _comments(f):
+    try: return {k: v for k, v in docments(f, args_kwargs=True).items() if v}
+    except (OSError, TypeError, SyntaxError): return {}   # no source to read (a function made by `exec`, a builtin)
+
+def _param_docs(f):
+    "{name: (signature text, comment)} of `f`'s parameters, in signature order, delegated ones with their own comments"
+    sig = inspect.signature(f)
+    to = getattr(f, '__delwrap__', None) or getattr(getattr(f, '__init__', None), '__delwrap__', None)
+    docs = {**_comments(to), **_comments(f)} if to is not None else _comments(f)
+    out = {}
+    for k, p in sig.parameters.items():
+        if k == 'self' or p.kind is p.VAR_POSITIONAL: continue
+        ann = '' if p.annotation is p.empty else (p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, '__name__', str(p.annotation)))
+        dflt = '' if p.default is p.empty else f" = {p.default!r}"
+        head = f"**{k}" if p.kind is p.VAR_KEYWORD else f"{k}{': ' + ann if ann else ''}{dflt}"
+        out[k] = (head, docs.get(k, ''))
+    return out
+
+def document_params(f # A function, method or class (its `__init__`'s parameters, `@delegates` ones included)
+                   ):
+    "Append each parameter's `docments` comment (with its type and default) to `f.__doc__`, so `help(f)` shows them; returns `f`"
+    lines = [f"    {h}\n" + (textwrap.fill(d, 110, initial_indent=' '*8, subsequent_indent=' '*8) + '\n' if d else '')
+             for h, d in _param_docs(f).values()]
+    doc = (f.__doc__ or '').split(_PARAMS_HEAD)[0]   # applied twice: the list is replaced, not repeated
+    f.__doc__ = doc + _PARAMS_HEAD + ''.join(lines).rstrip('\n') if lines else doc
+    return f
+
+# %% ../nbs/01_core.ipynb #64f756e7
+def metric_col(m # A fastai metric (`Metric`, or a function that `Learner` would wrap), or its name
+              )->str:
+    "The name of metric `m` in this package's tables: fastai's `Metric.name` without leading underscores (`_rmse` → `rmse`)"
+    name = m if isinstance(m, str) else getattr(m, 'name', None) or getattr(m, '__name__', None) or type(m).__name__
+    return name.lstrip('_') or name

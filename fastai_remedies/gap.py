@@ -9,14 +9,15 @@ import numpy as np, pandas as pd
 from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.core import TabularPandas
-from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, Tidy, CachedDL, eval_mode, higher_better
+from fastai.callback.schedule import ParamScheduler
+from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, Tidy, CachedDL, eval_mode, higher_better, metric_col, document_params
 from .rungs import RUNGS, rung, loaded_types, batchnorm_layers, dropout_layers
 from .awd import awd_dropouts, awd_kind, awd_preset, DROPOUT_KEYS
 from .decode import decode_dl
 
 # %% auto #0
 __all__ = ['PHASES', 'split_view', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'data_kind',
-           'active_remedies', 'next_rung', 'diagnosis', 'GapMonitor']
+           'active_remedies', 'next_rung', 'diagnosis', 'fit_schedule', 'GapMonitor']
 
 # %% ../nbs/10_gap.ipynb #c0c8f189
 class _Subset:
@@ -224,9 +225,21 @@ def _num(v):
     try: return float(v)
     except (TypeError, ValueError): return math.nan
 
+# %% ../nbs/10_gap.ipynb #3f7e75a7
+def fit_schedule(learn:Learner, # A Learner at the end of a fit (its Recorder holds the fit's learning rates)
+                 epochs:int, # Epochs the fit ran
+                )->dict:
+    "How a fit was scheduled: `scheduled` (a fastai `ParamScheduler`, e.g. `fit_one_cycle`), `epochs` run of `planned`, `finished`, `annealed` (its lr ended below 10% of its peak), `final_lr`, `peak_lr`"
+    lrs = [float(v) for v in getattr(learn.recorder, 'lrs', [])]
+    sched, planned = any(isinstance(cb, ParamScheduler) for cb in learn.cbs), getattr(learn, 'n_epoch', None)
+    peak, final = (max(lrs), lrs[-1]) if lrs else (math.nan, math.nan)
+    return dict(scheduled=sched, epochs=epochs, planned=planned, finished=planned is not None and epochs >= planned,
+                annealed=sched and bool(lrs) and final <= 0.1*peak, final_lr=final, peak_lr=peak)
+
 # %% ../nbs/10_gap.ipynb #90713dab
 _PHASE_KW = {k: v.default for k, v in inspect.signature(epoch_phase).parameters.items() if k not in ('train', 'valid')}
 
+@document_params
 @delegates(epoch_phase, but=['train', 'valid'])
 class GapMonitor(Tidy, Callback):
     "Record an honest train loss, the train/valid gap and a phase each epoch; diagnose at the end"
@@ -268,11 +281,11 @@ class GapMonitor(Tidy, Callback):
     def _direction(self):
         "`np.less` or `np.greater` for `monitor`: less for the losses and the gap, else from the metric it reads (never its name)"
         if self.monitor in ('train_loss', 'valid_loss', 'honest_loss', 'gap'): return np.less
-        m = next(m for m in self.learn.metrics if self.monitor in (m.name, f"honest_{m.name.lstrip('_')}", f"gap_{m.name.lstrip('_')}"))
+        m = next(m for m in self.learn.metrics if self.monitor in (m.name, metric_col(m), f"valid_{metric_col(m)}", f"honest_{metric_col(m)}", f"gap_{metric_col(m)}"))
         try: return np.greater if higher_better(m) else np.less
         except ValueError as e: raise ValueError(f"`comp` must be given (np.less or np.greater) for monitor {self.monitor!r}: {e}") from None
 
-    def _met_names(self): return [m.name.lstrip('_') for m in self.learn.metrics]  # fastai's `rmse` is named `_rmse`
+    def _met_names(self): return [metric_col(m) for m in self.learn.metrics]  # fastai's `rmse` is named `_rmse`: `rmse` here
 
     def _col_names(self):
         mets = self._met_names()
@@ -280,7 +293,7 @@ class GapMonitor(Tidy, Callback):
 
     def before_fit(self):
         "Check the data, fix the honest subset and add the gap columns to the Recorder"
-        self._fitting = False
+        self._fitting, self.schedule = False, None
         self.run = not (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds') or self.learn.lock.locked())
         if not self.run: return
         dls, rec = self.learn.dls, self.learn.recorder
@@ -348,7 +361,8 @@ class GapMonitor(Tidy, Callback):
             else: raise CancelFitException()
 
     def after_fit(self):
-        "Load the best weights if `restore_best`"
+        "Note how the fit was scheduled; load the best weights if `restore_best`"
+        if self._fitting: self.schedule = fit_schedule(self.learn, len(self.rows))
         self._fitting = False
         if self.restore_best and self._best_state is not None: self.load_best()
 
@@ -428,10 +442,25 @@ def load_best(self:GapMonitor):
     self.learn.model.load_state_dict(self._best_state)
 
 # %% ../nbs/10_gap.ipynb #6484bc3f
+_GO_ON = ("Keep training and watch the gap", "Train longer or with a higher learning rate")
+
+def _refit_advice(text, s):
+    "`text` with its 'train on' advice replaced by 'refit with more epochs': after a finished annealed schedule, training on restarts a spent schedule"
+    n = s['epochs']
+    why = (f"its {n}-epoch schedule has finished (the lr annealed from {s['peak_lr']:.2g} to {s['final_lr']:.2g}), so more "
+           f"epochs on top would restart a spent schedule")
+    new = {_GO_ON[0]: f"Refit from scratch with more epochs (`fit_one_cycle({2*n}, lr)`: {why}) and watch the gap",
+           _GO_ON[1]: f"Refit from scratch with more epochs (`fit_one_cycle({2*n}, lr)`: {why}) or a higher learning rate"}
+    hit = [k for k in _GO_ON if k in text]
+    for k in hit: text = text.replace(k, new[k])
+    return text if hit else f"{text} To train more, refit from scratch with more epochs: {why}."
+
 @patch
 def diagnose(self:GapMonitor)->str:
     "The diagnosis of the last fit in plain words, naming the next rung of the ladder and the call to make"
-    return diagnosis(self)
+    text, s = diagnosis(self), getattr(self, 'schedule', None)
+    if s and s['finished'] and s['annealed'] and self.phase in ('underfit', 'fitting'): text = _refit_advice(text, s)
+    return text
 
 # %% ../nbs/10_gap.ipynb #98175238
 @patch

@@ -534,6 +534,10 @@ def data_value(self:Learner, **kwargs)->DataValue:
         return learner_like(self, dls, fresh_model(model), metrics=self.metrics, cbs=[_copy.copy(cb) for cb in cbs])
     return data_value(make, self.dls, **kwargs)
 
+# %% ../nbs/15_more_data.ipynb #6c1c8cea
+from .core import document_params
+document_params(Learner.data_value);   # `help(Learner.data_value)` lists what each parameter means
+
 # %% ../nbs/15_more_data.ipynb #b8ee4aa5
 def seed_group_check(dv:DataValue, # A `data_value` result with many seeds and at least 5 subset sizes (the largest about 2× the next)
                      group:int=3, # Seeds per task (data_value's default)

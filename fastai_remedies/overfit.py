@@ -8,19 +8,20 @@ import math
 import numpy as np
 from fastcore.all import *
 from fastai.basics import *
-from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, copy_model, one_process, learner_like
+from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, copy_model, one_process, learner_like, document_params
 from .gap import honest_dl
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['OverfitCheck']
+__all__ = ['OverfitCheck', 'LossFloor', 'loss_floor']
 
 # %% ../nbs/11_overfit.ipynb #b328c78c
 def _float(v): return math.nan if v is None else float(v)
 
 class OverfitCheck:
-    "Result of `Learner.overfit_check`: `passed`, the loss curve, epochs used and, on failure, likely causes"
-    def __init__(self, passed:bool, losses:list, epochs:int, thresh:float, n_items:int, lr:float, message:str):
+    "Result of `Learner.overfit_check`: `passed`, the loss curve, epochs used, the loss floor of the subset and, on failure, likely causes"
+    def __init__(self, passed:bool, losses:list, epochs:int, thresh:float, n_items:int, lr:float, message:str,
+                 floor:LossFloor|None=None): # How low the loss can go on the subset (see `loss_floor`)
         store_attr()
     def __bool__(self): return bool(self.passed)
     def __repr__(self):
@@ -32,27 +33,89 @@ class OverfitCheck:
         if ax is None: _, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot(range(len(self.losses)), self.losses, label='loss on the subset (eval mode)')
         ax.axhline(self.thresh, color='C3', ls='--', label='threshold')
+        if self.floor is not None and self.floor.value: ax.axhline(self.floor.value, color='0.4', ls=':', label='floor (repeated inputs)')
         ax.set_yscale('log'); ax.set_xlabel('epoch'); ax.legend(); ax.set_title(repr(self)[13:-1], fontsize='small')
         return ax
 
 class _StopBelow(Callback):
-    "Record the valid loss each epoch; cancel the fit once it is below `thresh`, not finite, or stalled for `patience` epochs"
+    "Record the valid loss each epoch; cancel the fit once it is below `thresh`, not finite, or its excess over `floor` stalled for `patience` epochs"
     order = Recorder.order + 1
-    def __init__(self, thresh, patience): self.thresh, self.patience, self.curve = thresh, patience, []
+    def __init__(self, thresh, patience, floor=0.): self.thresh, self.patience, self.floor, self.curve = thresh, patience, floor, []
     def after_epoch(self):
         v = _float(self.learn.recorder.values[-1][1])
         self.curve.append(v)
-        c = self.curve
-        stalled = len(c) > self.patience and min(c[-self.patience:]) > 0.99*min(c[:-self.patience])
+        c, f = self.curve, self.floor
+        stalled = len(c) > self.patience and min(c[-self.patience:]) - f > 0.99*(min(c[:-self.patience]) - f)
         if not math.isfinite(v) or v < self.thresh or stalled: raise CancelFitException()
 
 _STRUCTURAL_CBS = ('ModelResetter', 'RNNCallback', 'MixedPrecision', 'ChannelsLast')
 
+# %% ../nbs/11_overfit.ipynb #8ecd11d6
+class LossFloor:
+    "How low the loss can go on a set of items: `value` (None when not computed, `why` says so), items whose inputs repeat (`n_repeated`) and those with conflicting targets (`n_conflicting`), of `n_items`"
+    def __init__(self, value:float|None, n_items:int, n_repeated:int, n_conflicting:int, why:str=''): store_attr()
+    def __repr__(self):
+        v = 'not computed' if self.value is None else f"{self.value:.4g}"
+        return f"LossFloor({v}: {self.n_repeated} of {self.n_items} items repeat another's inputs, {self.n_conflicting} with other targets)"
+
+def _loss_kind(lf):
+    "'ce', 'mse', 'mae' when `lf` is the plain (unweighted, unsmoothed, mean) loss of that name, else None"
+    f = getattr(lf, 'func', lf)
+    if getattr(f, 'reduction', 'mean') != 'mean': return None
+    if type(f) is nn.CrossEntropyLoss and f.weight is None and not getattr(f, 'label_smoothing', 0.): return 'ce'
+    if type(f) is nn.MSELoss: return 'mse'
+    if type(f) is nn.L1Loss: return 'mae'
+    return None
+
+def _group_floor(kind, y):
+    "Sum over a group's items of the loss of the best constant prediction for its targets `y` (items × …)"
+    if kind == 'ce':
+        _, n = torch.unique(y, return_counts=True)
+        p = n.double()/n.sum()
+        return float(-(n*p.log()).sum())
+    y = y.double().reshape(len(y), -1)
+    if kind == 'mse': return float(((y - y.mean(0))**2).sum()/y.shape[1])
+    return float((y - y.median(0).values).abs().sum()/y.shape[1])   # 'mae': the median is the best constant
+
+def loss_floor(dl:DataLoader, # Loader over the items (validation transforms, e.g. `honest_dl`)
+               loss_func, # The Learner's loss function
+               n_inp:int=1, # Number of inputs in a batch
+              )->LossFloor:
+    "The lowest loss any model can reach on `dl`'s items: items with identical inputs get one prediction, so their targets' spread (entropy for cross-entropy, variance for MSE, deviation from the median for L1) is a floor"
+    groups = {}
+    with preserve_rng(), torch.no_grad():
+        for b in dl:
+            xs, y = [torch.as_tensor(x).cpu().reshape(len(x), -1) for x in b[:n_inp]], b[n_inp:]
+            ys = torch.as_tensor(y[0]).cpu() if len(y) == 1 else None
+            for i in range(len(xs[0])):
+                groups.setdefault(b''.join(x[i].numpy().tobytes() for x in xs), []).append(None if ys is None else ys[i])
+    n = sum(len(g) for g in groups.values())
+    rep = sum(len(g) for g in groups.values() if len(g) > 1)
+    kind = _loss_kind(loss_func)
+    why = ('' if kind else f"no floor is computed for the loss {type(getattr(loss_func, 'func', loss_func)).__name__} "
+           "(only for plain cross-entropy, MSE and L1)")
+    if kind and any(v is None for g in groups.values() for v in g): kind, why = None, 'no floor is computed for several targets'
+    if kind is None: return LossFloor(None, n, rep, 0, why)
+    conflict, total = 0, 0.
+    for g in groups.values():
+        if len(g) < 2: continue
+        y = torch.stack(g)
+        if (y != y[0]).any(): conflict += len(g); total += _group_floor(kind, y)
+    return LossFloor(total/n, n, rep, conflict)
+
 # %% ../nbs/11_overfit.ipynb #b6b7558b
-def _overfit_causes(learn, model, lr, losses, thresh, epochs, n_cls):
+def _floor_cause(fl, thresh):
+    if fl is None or not fl.n_conflicting: return None
+    how = (f"the threshold {thresh:.4f} is below that floor: no model can pass it" if thresh < fl.value else
+           "the floor the threshold was set from")
+    return (f"duplicated inputs with noisy targets: {fl.n_conflicting} of the {fl.n_items} items share their inputs with another "
+            f"item but not its target, so no model can get below a loss of {fl.value:.4f} on them ({how}); check the table "
+            "for repeated rows and label noise — more capacity will not help")
+
+def _overfit_causes(learn, model, lr, losses, thresh, epochs, n_cls, floor=None):
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     first, last, low = losses[0], losses[-1], np.nanmin(losses)
-    causes = []
+    causes = [c for c in [_floor_cause(floor, thresh)] if c]
     if n_train == 0: causes.append("no parameter is trainable (a frozen model?): call `learn.unfreeze()`")
     if lr is None or lr <= 0: causes.append(f"the learning rate is {lr}: nothing can be learned; pass a positive `lr` "
                                             "or pick one with `learn.lr_find()`")
@@ -66,22 +129,24 @@ def _overfit_causes(learn, model, lr, losses, thresh, epochs, n_cls):
                       f"(`max_epochs`, `patience`) or a higher learning rate (lr={lr})")
     chance = f" — a loss stuck near log({n_cls}) = {math.log(n_cls):.3f} means chance level" if n_cls and n_cls > 1 else ""
     causes.append(f"labels or data pipeline: check `learn.dls.show_batch()`; inputs and targets must match{chance}")
-    causes.append(f"model too small: {n_train:,} trainable parameters; try a wider or deeper model")
+    if floor is None or floor.value is None or thresh >= floor.value:   # below the floor, no model is big enough
+        causes.append(f"model too small: {n_train:,} trainable parameters; try a wider or deeper model")
     return causes
 
 # %% ../nbs/11_overfit.ipynb #1767f610
 @patch
+@document_params
 def overfit_check(self:Learner,
                   n_items:int=64, # Training items to memorise (a fixed subset, seen with validation transforms)
                   max_epochs:int=200, # Budget: passes over the subset
-                  patience:int=20, # Give up early when the loss has not improved by 1% for this many epochs
-                  thresh:float|None=None, # Pass when the eval-mode loss on the subset is below this (None: `rel_thresh` × initial loss)
-                  rel_thresh:float=0.05, # Threshold relative to the initial loss, when `thresh` is None
+                  patience:int=20, # Give up early when the loss's excess over the floor has not shrunk by 1% for this many epochs
+                  thresh:float|None=None, # Pass when the eval-mode loss on the subset is below this (None: floor + `rel_thresh` × initial loss)
+                  rel_thresh:float=0.05, # How close to the floor (see `loss_floor`: 0 without repeated inputs) the loss must get, as a fraction of the initial loss, when `thresh` is None
                   lr:float|None=None, # Learning rate (None: the Learner's `lr`)
-                  bs:int|None=None, # Batch size (None: the Learner's validation batch size, at most `n_items`)
+                  bs:int|None=None, # Batch size (None: the Learner's validation batch size, at most a quarter of `n_items`)
                   seed:int=0, # Seed of the subset and of the copy's training
                  )->OverfitCheck:
-    "Check that a copy of the model can overfit `n_items` training items; the Learner itself is untouched"
+    "Check that a copy of the model can overfit `n_items` training items, down to what their repeated inputs allow; the Learner itself is untouched"
     check_arg(is_int_arg(max_epochs, 1), 'max_epochs', max_epochs, 'a positive integer')
     check_arg(is_int_arg(patience, 1), 'patience', patience, 'a positive integer')
     check_arg(is_num_arg(rel_thresh, 0, 1, lo_open=True) and rel_thresh < 1, 'rel_thresh', rel_thresh, 'a fraction strictly between 0 and 1')
@@ -93,19 +158,26 @@ def overfit_check(self:Learner,
     with preserve_rng():
         set_seed(seed)
         dl_eval = honest_dl(self.dls, n_items, seed, bs=bs)
-        dl_train = honest_dl(self.dls, n_items, seed, bs=bs, shuffle=True)
+        # at least 4 steps an epoch: on one batch a BatchNorm model trains on batch statistics its running ones lag behind
+        dl_train = honest_dl(self.dls, n_items, seed, bs=ifnone(bs, max(1, min(dl_eval.bs, len(dl_eval.idxs)//4))), shuffle=True)
+        fl = loss_floor(dl_eval, self.loss_func, getattr(self.dls, 'n_inp', 1))
+        base = fl.value or 0.
         model = copy_model(self.model)
         cbs = [_copy.copy(cb) for cb in self.cbs if type(cb).__name__ in _STRUCTURAL_CBS]
         learn = learner_like(self, DataLoaders(dl_train, dl_eval, device=getattr(self.dls, 'device', None)), model, lr=lr, cbs=cbs)
-        stop = _StopBelow(math.inf, patience)
+        stop = _StopBelow(math.inf, patience, base)
         with learn.no_bar(), learn.no_logging(), one_process():
             first = _float(learn.validate()[0])
-            stop.thresh = ifnone(thresh, rel_thresh*first)
+            stop.thresh = ifnone(thresh, base + rel_thresh*first)
             if math.isfinite(first) and first >= stop.thresh: learn.fit(max_epochs, lr, cbs=stop)
     losses = [first] + stop.curve
     passed = math.isfinite(losses[-1]) and losses[-1] < stop.thresh
     n_cls = len(self.dls.vocab) if getattr(self.dls, 'vocab', None) is not None and not is_listy(self.dls.vocab[0]) else None
-    msg = ("passed: the model can overfit a small subset — rung 0 is cleared" if passed else
+    note = (f" ({fl.n_conflicting} of its {fl.n_items} items repeat another's inputs with another target: the loss cannot go below "
+            f"{fl.value:.4f}, and the threshold {stop.thresh:.4f} was set from that floor)" if fl.n_conflicting else
+            f" (the loss floor was not computed: {fl.why})" if fl.value is None else "")
+    msg = (f"passed: the model can overfit a small subset — rung 0 is cleared{note}" if passed else
            "FAILED: the model cannot overfit a small subset. Likely causes:\n" +
-           "\n".join(f"  - {c}" for c in _overfit_causes(self, model, lr, losses, stop.thresh, len(stop.curve), n_cls)))
-    return OverfitCheck(passed, losses, len(stop.curve), stop.thresh, len(dl_eval.idxs), lr, msg)
+           "\n".join(f"  - {c}" for c in _overfit_causes(self, model, lr, losses, stop.thresh, len(stop.curve), n_cls, fl)) +
+           (f"\n(the loss floor was not computed: {fl.why})" if fl.value is None else ""))
+    return OverfitCheck(passed, losses, len(stop.curve), stop.thresh, len(dl_eval.idxs), lr, msg, fl)

@@ -10,7 +10,7 @@ import numpy as np, torch
 from fastcore.all import *
 from fastai.basics import *
 from fastprogress.fastprogress import progress_bar
-from .core import check_arg, preserve_rng, one_process, quiet, torch_threads, writable_dir, higher_better
+from .core import check_arg, preserve_rng, one_process, quiet, torch_threads, writable_dir, higher_better, metric_col
 from .data import get_dls
 from .gap import GapMonitor, valid_view
 from .decode import decode_once
@@ -181,22 +181,55 @@ def data_fingerprint(dls:DataLoaders, # The data
                 for t in map(_plain, b): h.update(f"{t.dtype}{tuple(t.shape)}".encode()); h.update(t.numpy().tobytes())
     return h.hexdigest()[:16]
 
+def _identity(ds):
+    "How the items of `ds` are told apart: ('file', resolved paths), ('row', the DataFrame of its rows), or (None, None)"
+    items = getattr(ds, 'items', None)
+    if isinstance(items, pd.DataFrame): return 'row', items
+    if isinstance(items, (list, L, tuple)) and len(items) and all(isinstance(o, (str, os.PathLike)) for o in items):
+        return 'file', [str(Path(o).resolve()) for o in items]
+    return None, None
+
+def _same_rows(tv, te)->int:
+    "Test rows that are rows of the training/validation DataFrame: same index label and same values in every shared column"
+    tv = tv[~tv.index.duplicated()]
+    on = te.index.isin(tv.index)
+    if not on.any(): return 0
+    cols = [c for c in te.columns if c in tv.columns]
+    a, b = te.loc[on, cols], tv.reindex(te.index[on])[cols]
+    eq = np.ones(int(on.sum()), bool)
+    for c in cols:   # a test table is processed in float64 where the training one was shrunk to float32: close is equal
+        x, y = a[c].to_numpy(), b[c].to_numpy()
+        num = all(v.dtype.kind in 'biuf' for v in (x, y))
+        eq &= np.isclose(x.astype(float), y.astype(float), rtol=1e-6, equal_nan=True) if num else (pd.isna(x) & pd.isna(y)) | (x == y)
+    same = int(eq.sum())
+    # labels that mostly point at other values are another DataFrame's own numbering (a separate test table): no shared row
+    return same if same >= 0.5*on.sum() else 0
+
 def check_test_split(dls:DataLoaders, # The training and validation data
                      test_dl, # The test `DataLoader`
-                    ):
-    "Refuse an empty test set, or one sharing an item (its inputs) with the training or validation set"
+                    )->dict: # {'n_test', 'repeated' (test items whose inputs equal a training/validation item's), 'identity'}
+    "Refuse an empty test set, or one holding the same items as training/validation (same file, same row of the same DataFrame); count the items that merely repeat one's inputs"
     check_arg(test_dl is not None and len(test_dl.dataset) > 0, 'test_dl', test_dl, 'a test DataLoader with at least one item')
+    tr_ds, va_ds, te_ds = dls.train_ds, dls.valid_ds, test_dl.dataset
+    kind, te = _identity(te_ds)
+    (k1, tr), (k2, va) = _identity(tr_ds), _identity(va_ds)
+    if te_ds is tr_ds or te_ds is va_ds: kind, shared = 'object', len(te_ds)
+    elif kind is None or not (kind == k1 == k2): kind, shared = None, 0
+    elif kind == 'file': shared = len(set(te) & (set(tr) | set(va)))
+    else: shared = _same_rows(pd.concat([tr, va]), te)
+    what = {'file': 'same file', 'row': 'same row of the same DataFrame: index label and values', 'object': 'the same dataset'}
+    check_arg(shared == 0, 'test_dl', f"{shared} of {len(te_ds)} test items that are training or validation items ({what.get(kind)})",
+              'a test set that shares no item with the training and validation sets (items that merely repeat one\'s content '
+              'are counted, not refused)')
     n_inp = getattr(dls, 'n_inp', 1)
     def rows(dl):
         with preserve_rng():
             for b in dl:
                 xs = [_plain(x).reshape(len(x), -1) for x in b[:n_inp]]
                 for i in range(len(xs[0])): yield b''.join(x[i].numpy().tobytes() for x in xs)
-    tr, va, te = _split_dls(dls, test_dl)
-    seen = set(rows(tr)) | set(rows(va))
-    shared = sum(r in seen for r in rows(te))
-    check_arg(shared == 0, 'test_dl', f'{shared} of {len(test_dl.dataset)} test items also in the training or validation set',
-              'a test set that shares no item with the training and validation sets')
+    tr_dl, va_dl, te_dl = _split_dls(dls, test_dl)
+    seen = set(rows(tr_dl)) | set(rows(va_dl))
+    return dict(n_test=len(te_ds), repeated=sum(r in seen for r in rows(te_dl)), identity=kind)
 
 class DataSpec:
     "Picklable `DataLoaders`: a top-level function and its keyword arguments (built once per process), or small DataLoaders"
@@ -306,9 +339,6 @@ def seed_everything(dls:DataLoaders, # Their loaders' own generators are reseede
     set_seed(seed)
     for dl in dls.loaders: dl.rng = random.Random(seed)
 
-def _metric_name(names): return next((n for n in names if n not in ('train_loss', 'valid_loss', 'honest_loss', 'gap', 'time')
-                                      and not n.startswith(('honest_', 'gap_'))), None)
-
 def run_trial(trial:Trial)->dict:
     "Train `trial` and return its numbers at the documented epoch (the last; the best when `restore_best`)"
     rec, seed = trial.recipe, trial.seed
@@ -330,9 +360,9 @@ def run_trial(trial:Trial)->dict:
     tab = gm.table
     ep = gm.best_epoch if trial.restore_best and gm.best_epoch is not None else int(tab.epoch.iloc[-1]) if len(tab) else None
     row = tab[tab.epoch == ep].iloc[0] if ep is not None else {}
-    met = _metric_name(learn.recorder.metric_names[1:])
-    try: hb = higher_better(next(m for m in learn.metrics if m.name == met)) if met else None
-    except (ValueError, StopIteration): hb = None   # a metric of unknown direction: reported, never used to decide
+    met = metric_col(learn.metrics[0]) if len(learn.metrics) else None   # the name GapMonitor's columns use
+    try: hb = higher_better(learn.metrics[0]) if met else None
+    except ValueError: hb = None   # a metric of unknown direction: reported, never used to decide
     num = lambda k: float(row[k]) if k in row else math.nan
     return dict(recipe=recipe_name(trial.recipe), seed=trial.seed, epochs=trial.epochs, lr=trial.lr, epoch=ep,
                 valid_loss=num('valid_loss'), honest_loss=num('honest_loss'), gap=num('gap'),
