@@ -495,7 +495,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'fastai_remedies.ladder._jsonable': ('ladder.html#_jsonable', 'fastai_remedies/ladder.py'),
                                         'fastai_remedies.ladder._lm_dls': ('ladder.html#_lm_dls', 'fastai_remedies/ladder.py'),
                                         'fastai_remedies.ladder._md_table': ('ladder.html#_md_table', 'fastai_remedies/ladder.py'),
-                                        'fastai_remedies.ladder._metric_name': ('ladder.html#_metric_name', 'fastai_remedies/ladder.py'),
                                         'fastai_remedies.ladder._mixing_candidates': ( 'ladder.html#_mixing_candidates',
                                                                                        'fastai_remedies/ladder.py'),
                                         'fastai_remedies.ladder._model_key': ('ladder.html#_model_key', 'fastai_remedies/ladder.py'),

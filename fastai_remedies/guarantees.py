@@ -15,7 +15,7 @@ from .overfit import OverfitCheck   # and `Learner.overfit_check`
 from .mix import MixUp, CutMix, CutMixUp
 from .manifold import ManifoldMixup, OutputMixup, Remix
 from .arch import regularize
-from .ladder import RemedyLadder
+from .ladder import RemedyLadder, RecipeFactory
 from .cli import gap_command
 
 # %% auto #0
@@ -73,13 +73,13 @@ def _issue26_args()->list:
     B, tmp = BadArg, Path(tempfile.mkdtemp())
     (tmp/'a_file').write_text('')
     return [
-        B('Trials', 'cache_dir', 123, lambda: Trials('wine', cache_dir=123), TypeError, '`cache_dir` must be a folder path (str or Path)'),
+        B('Trials', 'cache_dir', 123, lambda: Trials('wine', RecipeFactory(), cache_dir=123), TypeError, '`cache_dir` must be a folder path (str or Path)'),
         B('TrialCache', 'path', 'a file', lambda: TrialCache(tmp/'a_file'), match='`cache_dir` must be a folder that can be written'),
         B('higher_better', 'metric', '_mine', lambda: higher_better(_mine), match='`metric` must be a metric whose direction is known'),
         B('GapMonitor', 'monitor', '_mine', lambda: _fit(GapMonitor(monitor='_mine'), metrics=_mine), match="`comp` must be given (np.less or np.greater) for monitor '_mine'"),
         B('DataValue', 'higher_better', None, lambda: DataValue(pd.DataFrame(), 800, 'accuracy'), match='`higher_better` must be True or False with a metric'),
         B('PseudoLabel', 'items', [], lambda: PseudoLabel([]), match='`items` must be at least one unlabelled item'),
-        B('PseudoLabel', 'teacher', 'nn.Linear(5, 2)', lambda: _fit(PseudoLabel(_digits().train.new(shuffle=False), teacher=nn.Linear(5, 2))), match='`teacher` must be a model of these inputs'),
+        B('PseudoLabel', 'teacher', 'nn.Linear(5, 2)', lambda: _fit(PseudoLabel(_small_digits().train.new(shuffle=False), teacher=nn.Linear(5, 2))), match='`teacher` must be a model of these inputs'),
         B('AuxTasks', 'cbs', 'with MixUp', lambda: _fit(AuxTasks([1.]), MixUp()), match='`cbs` must not hold a mixing callback beside AuxTasks'),
         B('Learner.overfit_check', 'learn.dls.valid', '0 items', lambda: Learner(_no_valid(), nn.Linear(13, 3)).overfit_check(), match='`learn.dls.valid` must be a validation set with at least one item'),
         B('RemedyLadder', 'dls', 'an empty validation set', lambda: RemedyLadder(_no_valid()), match='`dls` must be DataLoaders with at least one validation item'),

@@ -11,7 +11,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.layers import SimpleCNN
 import copy as _copy
-from .core import check_arg, preserve_rng, copy_model
+from .core import check_arg, preserve_rng, copy_model, document_params
 from .data import baseline_learner, DecodedDatasets
 from .gap import GapMonitor, data_kind
 from .overfit import OverfitCheck  # and `Learner.overfit_check`, which rung 0 runs
@@ -145,8 +145,6 @@ def as_step(recipe)->Step:
 FITS = ('fit_one_cycle', 'fine_tune')   # the training calls a `RecipeFactory` makes
 
 # %% ../nbs/50_ladder.ipynb #a524b8a9
-def _metric_name(m)->str: return getattr(m, 'name', getattr(m, '__name__', type(m).__name__))
-
 class RecipeFactory:
     "A picklable Learner factory: the baseline's parts; `factory(dls, step)` is a fresh Learner of recipe `step` (the baseline plus its changes)"
     def __init__(self,
@@ -330,6 +328,7 @@ def _check_ladder_args(dls, model, smaller, rungs, epochs, lr, keep_tol, candida
 # %% ../nbs/50_ladder.ipynb #dedb70bd
 def _recipe_build(recipe, step, dls)->Learner: return recipe.build(dls, step)   # (picklable, with `functools.partial`)
 
+@document_params   # `help(RemedyLadder)` lists every parameter
 class RemedyLadder:
     "Walk the reduce-overfitting ladder on `dls`: rung 0 to 5 in order, each kept only if it beats the incumbent beyond the seeds' noise"
     def __init__(self,

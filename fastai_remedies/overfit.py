@@ -122,8 +122,10 @@ def _overfit_causes(learn, model, lr, losses, thresh, epochs, n_cls, floor=None)
     if not math.isfinite(last): causes.append(f"the loss became {last}: the learning rate lr={lr} is too high, or the data "
                                               "contain NaN/inf")
     elif low >= 0.95*first:
-        causes.append(f"the loss did not move ({first:.4f} → {low:.4f}): learning rate too low (lr={lr}; try "
-                      "`learn.lr_find()`), frozen layers, or a broken gradient path (a `.detach()` or `no_grad` in the model)")
+        causes.append(f"the loss did not move ({first:.4f} → {low:.4f}) at lr={lr}: a learning rate too high (a loss that "
+                      "jumped, then stuck) stalls a model as surely as one too low — compare with `learn.lr_find()`'s curve "
+                      "(`fastai_remedies.lr.suggest_lr`); or frozen layers, or a broken gradient path (a `.detach()` or "
+                      "`no_grad` in the model)")
     else:
         causes.append(f"the loss fell ({first:.4f} → {low:.4f}) but not below {thresh:.4f} in {epochs} epochs: more epochs "
                       f"(`max_epochs`, `patience`) or a higher learning rate (lr={lr})")

@@ -14,6 +14,7 @@ from .core import check_arg, preserve_rng, one_process, quiet, torch_threads, wr
 from .data import get_dls
 from .gap import GapMonitor, valid_view
 from .decode import decode_once
+import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
 __all__ = ['Unhashable', 'content_key', 'code_key', 'data_fingerprint', 'check_test_split', 'DataSpec', 'embedded', 'recipe_name',
