@@ -65,6 +65,7 @@ bench: install
 	$(PYTHON) tests/bench_arch.py
 	$(PYTHON) tests/bench_manifold.py
 	$(PYTHON) tests/bench_ladder.py
+	$(PYTHON) tests/bench_own_data.py
 	$(PYTHON) tests/bench_stability.py
 	OMP_NUM_THREADS=1 $(PYTHON) tests/bench_data.py
 
