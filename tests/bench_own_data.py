@@ -7,7 +7,7 @@ PNGs by class sub-folder, `ImageDataLoaders.from_folder`, a `SimpleCNN` in a pla
 for a decision. Criterion, per data set: when the ladder keeps something, the paired 95% interval of the test-loss
 difference (final minus baseline) does not lie above zero; when it keeps nothing the final recipe is the baseline.
 Everything is made on the spot from scikit-learn's bundled data: nothing is downloaded."""
-import sys, time, tempfile, warnings
+import os, sys, time, tempfile, warnings
 warnings.filterwarnings('ignore')
 import matplotlib; matplotlib.use('Agg')
 import numpy as np, pandas as pd
@@ -18,7 +18,7 @@ from fastai.vision.all import *
 from fastai_remedies.all import *
 from fastai_remedies.lr import lr_suggestions
 
-EPOCHS, N_SEEDS, WORKERS = 6, 3, 1
+EPOCHS, N_SEEDS, WORKERS = int(os.environ.get("BENCH_EPOCHS", 8)), 3, 1   # BENCH_EPOCHS=20: longer ladders
 
 def split_df(df, n_test, n_valid, seed=0):
     "(train+valid DataFrame, its valid_idx, test DataFrame): rows shuffled, the first `n_test` set aside"
