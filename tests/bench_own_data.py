@@ -80,11 +80,14 @@ def one(name):
     lr = lr_suggestions(learn)['valley']
     test_dl = learn.dls.test_dl(test, with_labels=True)
     res = learn.remedy_ladder(epochs=EPOCHS, lr=lr, n_seeds=N_SEEDS, workers=WORKERS, quiet=True, test_dl=test_dl)
+    tb = res.table[res.table.improvement.notna()]
+    best = tb.loc[tb.improvement.idxmax()] if len(tb) else None
+    best = f"{best['change']} {best.improvement:+.1%} ({best.reason})" if best is not None else '-'
     t = res.test or dict(baseline_test_loss=float('nan'), test_loss=float('nan'), diff=float('nan'), diff_lo=None, diff_hi=float('nan'))
     lo = t.get('diff_lo')
     not_worse = not res.kept or lo is None or not np.isfinite(lo) or lo <= 0   # the interval does not lie above zero
     return dict(data=name, kind=kind, n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), n_test=len(test),
-                lr=f"{lr:.2e}", tried=int(res.table.valid_loss.notna().sum()) - 1, kept='; '.join(res.kept) or '(nothing)', base_test=t['baseline_test_loss'],
+                lr=f"{lr:.2e}", tried=int(res.table.valid_loss.notna().sum()) - 1, best=best, kept='; '.join(res.kept) or '(nothing)', base_test=t['baseline_test_loss'],
                 final_test=t['test_loss'],
                 diff=f"{t['diff']:+.4f} [{t['diff_lo']:+.4f}, {t['diff_hi']:+.4f}]",
                 not_worse='yes' if not_worse else 'NO', kept_any=bool(res.kept), seconds=round(time.perf_counter() - start),
@@ -99,11 +102,12 @@ if __name__ == '__main__':
         rows.append(one(n))
         print(f"  {n}: {rows[-1]['seconds']} s; {rows[-1]['verdict']}", flush=True)
     df = pd.DataFrame(rows)
-    cols = ['data', 'kind', 'n_train', 'n_valid', 'n_test', 'lr', 'tried', 'kept', 'base_test', 'final_test', 'diff', 'not_worse', 'seconds']
+    cols = ['data', 'kind', 'n_train', 'n_valid', 'n_test', 'lr', 'tried', 'best', 'kept', 'base_test', 'final_test', 'diff', 'not_worse', 'seconds']
     with pd.option_context('display.width', 250, 'display.max_colwidth', 80, 'display.float_format', '{:.4f}'.format):
         print(df[cols].to_string(index=False))
     met = sum(r['not_worse'] == 'yes' for r in rows)
     kept = sum(r['kept_any'] for r in rows)
+    print("  best: the candidate with the largest mean paired valid-loss improvement over its incumbent, and its verdict")
     print(f"  acceptance met on {met} of {len(rows)} data sets: the final recipe is not worse than the user's baseline on "
           f"the test split (paired 95% interval of final minus baseline test loss not above zero); the ladder kept "
           f"something on {kept} of {len(rows)} (where it keeps nothing the final recipe is the baseline: difference 0)")
