@@ -11,7 +11,7 @@ from fastai.basics import *
 from fastai.tabular.core import TabularPandas, ReadTabBatch
 from fastai.tabular.data import TabularDataLoaders
 from torch.nn import functional as F
-from .core import check_arg, is_int_arg, preserve_rng, copy_model, quiet, torch_threads, eval_mode, CachedDL, learner_like, higher_better
+from .core import check_arg, is_int_arg, preserve_rng, copy_model, quiet, torch_threads, eval_mode, CachedDL, learner_like, higher_better, metric_col
 from .gap import GapMonitor, split_view, honest_dl
 from .decode import decode_once
 import copy as _copy  # after the star imports, which bring a `copy` of their own
@@ -235,7 +235,7 @@ def _run(make_learner, dls, idxs, seed, epochs, lr, on='best', threads=None, cha
                 ep = be.best_epoch if on == 'best' and be.best_epoch is not None else len(be.rows) - 1
                 vals = be.rows[ep]
             honest = _num(learn.validate(dl=honest_dl(learn.dls, min(len(idxs), 256), seed))[0])
-    mets = [m.name.lstrip('_') for m in L(learn.metrics)]
+    mets = [metric_col(m) for m in L(learn.metrics)]   # the name GapMonitor's and the trials' columns use
     hb = higher_better(L(learn.metrics)[0]) if mets else None   # from the metric, never its name
     return dict(loss=vals[0], honest_loss=honest, gap=vals[0] - honest, epoch=int(ep), metric=vals[1] if mets else math.nan,
                 metric_name=mets[0] if mets else None, init_loss=init, chance_loss=chance_, higher_better=hb,
