@@ -12,6 +12,7 @@ from fastai.basics import *
 from fastai.layers import SimpleCNN
 import copy as _copy
 from .core import check_arg, preserve_rng, copy_model, document_params
+from .lr import suggest_lr
 from .data import baseline_learner, DecodedDatasets
 from .gap import GapMonitor, data_kind
 from .overfit import OverfitCheck  # and `Learner.overfit_check`, which rung 0 runs
@@ -478,18 +479,14 @@ class LadderResult:
 # %% ../nbs/50_ladder.ipynb #a92a7a2f
 @patch
 def _find_lr(self:RemedyLadder)->float:
-    "Median over the training seeds of the larger of `lr_find`'s `valley` and `steep` suggestions on the baseline (2 digits)"
-    from fastai.callback.schedule import valley, steep
+    "Median over the training seeds of `suggest_lr` on the baseline (the larger of `lr_find`'s `valley` and `steep`; 2 digits)"
     found = []
     with preserve_rng():
         for s in self.trials.seeds():   # one lr_find can be off by 100x (a `steep` of 0.9 was seen on digits)
             seed_everything(self.dls, s)
-            learn = self.build(Step())
-            import tempfile   # fastai's LRFinder saves the weights under learn.path: a temporary folder, never the working one
-            with tempfile.TemporaryDirectory() as tmp, learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+            with warnings.catch_warnings():   # `suggest_lr` sweeps in a temporary folder, never the working one
                 warnings.simplefilter('ignore')
-                learn.path, learn.model_dir = Path(tmp), 'models'
-                found.append(max(learn.lr_find(suggest_funcs=(valley, steep), show_plot=False)))
+                found.append(suggest_lr(self.build(Step())))
     return float(f"{np.median(found):.2g}")   # rounded: the lr is part of every trial's cache key
 
 @patch
