@@ -60,6 +60,9 @@ bench: install
 	MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 $(PYTHON) tests/bench_mix.py
 	MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 $(PYTHON) tests/bench_fast.py
 	$(PYTHON) tests/bench_gap.py
+	# rung 1's interval calibration recomputed from LCDB 0.1.0 (fetched with pip when missing; ~10 min): it rewrites
+	# fastai_remedies/data_value_calibration.json and its task table, byte-identical unless the method changed (git diff)
+	$(PYTHON) tools/calibrate_data_value.py
 	$(PYTHON) tests/bench_more_data.py
 	$(PYTHON) tests/bench_awd.py
 	$(PYTHON) tests/bench_arch.py
