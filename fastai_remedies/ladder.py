@@ -23,7 +23,7 @@ from .mix import MixUp, CutMix, CutMixUp
 from .manifold import ManifoldMixup
 from .pairing import CMixup
 from .more_data import PseudoLabel, row_hashes, check_unlabelled, ladder_note
-from .trials import Trials, Trial, DataSpec, run_trial, recipe_key, check_test_split, summarize, seed_everything, t_interval
+from .trials import Trials, Trial, DataSpec, run_trial, recipe_key, check_test_split, summarize, seed_everything, t_interval, resplit_reason
 
 # %% auto #0
 __all__ = ['FITS', 'CANDIDATES', 'SKIPS', 'Step', 'redraw_weights', 'is_embedded', 'as_step', 'RecipeFactory', 'LadderContext',
@@ -345,9 +345,11 @@ class RemedyLadder:
                  keep_tol:float=0.01, # Smallest mean paired relative improvement of the valid loss worth keeping
                  cbs=None, # Extra callbacks, put on every trial's Learner (e.g. `RNNCallback` for a text model)
                  quiet:bool=False, # No progress bars
-                 n_seeds:int=3, # Training seeds per recipe, the same for every recipe (paired comparisons)
-                 max_seeds:int|None=None, # Sequential mode: add seeds to a borderline decision, up to this many (None: n_seeds)
+                 n_seeds:int=2, # Training seeds every recipe starts with, the same for every recipe (paired comparisons)
+                 max_seeds:int|None=None, # Racing: seeds added to undecided candidates, up to this many (None: n_seeds + 2)
                  confidence:float=0.95, # Two-sided confidence of the intervals; the keep test is one-sided at (1-confidence)/2
+                 race_confidence:float=0.9, # Racing: a candidate that could still reach `keep_tol` is dropped early with at most 1 - this probability
+                 resplit:bool|None=None, # Seed i trains and validates on split i of the pooled items (None: unless the validation set is fixed, see `resplit_reason`)
                  executor=None, # A `concurrent.futures.Executor` for the trials (None: a local process pool)
                  workers:int|None=None, # Workers of that pool (None: one per CPU core, or per GPU; 1: serially, here)
                  cache_dir=None, # Folder caching every trial's result: a stopped ladder, run again, retrains nothing that finished
@@ -364,6 +366,13 @@ class RemedyLadder:
         tdl = spec.test_dl()
         if tdl is not None or test_dl is not None or test_items is not None: check_test_split(dls, tdl)
         self.has_test = tdl is not None
+        why = resplit_reason(dls)
+        check_arg(resplit is None or isinstance(resplit, bool), 'resplit', resplit, 'None, True or False', TypeError)
+        check_arg(not (resplit and why), 'resplit', resplit, f"None or False for these DataLoaders: {why}")
+        self.resplit = not why if resplit is None else resplit
+        self.split_note = '' if self.resplit else why or 'resplit=False'
+        isint = lambda v: isinstance(v, int) and not isinstance(v, bool)
+        if max_seeds is None and isint(n_seeds): max_seeds = n_seeds + 2
         store_attr('dls,spec,model,loss_func,metrics,lr,seed,smaller,keep_tol,quiet,overfit_check')
         self.candidates = {k: [dict(ch) for ch in v] for k, v in ifnone(candidates, {}).items()}
         self.rungs = [r for r in RUNG_NAMES if r in ([rungs] if isinstance(rungs, str) else rungs)]
@@ -381,7 +390,8 @@ class RemedyLadder:
         self._layers = {}   # recipe key -> `layer_counts` of its model: one Learner built per recipe
         # the trial engine: checks n_seeds, max_seeds, confidence, executor, workers and cache_dir
         self.trials = Trials(spec, self.recipe, n_seeds=n_seeds, max_seeds=max_seeds, seed=seed, keep_tol=keep_tol,
-                             confidence=confidence, executor=executor, workers=workers, cache_dir=cache_dir, quiet=quiet)
+                             confidence=confidence, race_confidence=race_confidence, resplit=self.resplit, executor=executor,
+                             workers=workers, cache_dir=cache_dir, quiet=quiet)
 
     def _default_recipe(self, dls, unl_key:str)->RecipeFactory:
         "The factory of the arguments given: the model given, or fastai's default learner for the data, or the embedded data's baseline"
@@ -561,7 +571,8 @@ def run(self:RemedyLadder)->LadderResult:
                                   name=f"rung {level}")
                 for (name, change, new), r in zip(cands, rows):
                     c = r.get('confirm')
-                    note = f"on fresh seeds: {c['mean']:+.1%} [{c['lo']:+.1%}, {c['hi']:+.1%}] ({c['verdict']})" if c else ''
+                    note = '; '.join(filter(None, [r.get('raced', ''), f"on fresh seeds: {c['mean']:+.1%} [{c['lo']:+.1%}, "
+                                                   f"{c['hi']:+.1%}] ({c['verdict']})" if c else '']))
                     res.add(name, change, r['results'], kept=r['kept'], verdict=r, reason=r['reason'], note=note)
                     if r['kept']: step, res.final_results, res.final_epochs, res.final_lr = new, r['results'], ep, lr
     except KeyboardInterrupt: res.interrupted = True
@@ -602,6 +613,21 @@ def _test_sentence(res)->str:
             f"paired difference {t['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}] — {says}.")
 
 @patch(as_prop=True)
+def cost(self:LadderResult)->dict:
+    "What the ladder spent: trials trained (and epochs), trials served by the disk cache, and its training time in baseline trainings"
+    sp, base = self.ladder.trials.spent, self.rows[0] if self.rows and self.rows[0]['name'] == 'baseline' else None
+    one = base['seconds'] / base['n'] if base is not None and base['n'] and base['seconds'] > 0 else math.nan
+    return dict(trainings=sp['trainings'], epochs=sp['epochs'], cached=sp['cached'], trials_seconds=sp['seconds'],
+                training_seconds=self.seconds_training, baseline_training_seconds=one,
+                baseline_trainings=self.seconds_training / one if one == one else math.nan)
+
+def _cost_sentence(res)->str:
+    c = res.cost
+    return (f"It spent {c['trainings']} trainings ({c['epochs']} epochs; {c['cached']} more from the cache): "
+            f"{c['training_seconds']:.0f} s of training with `lr_find`, the overfit check and rung 1's curve, "
+            f"{c['baseline_trainings']:.1f}× one baseline training ({c['baseline_training_seconds']:.1f} s).")
+
+@patch(as_prop=True)
 def test_verdict(self:LadderResult)->str:
     "One sentence on the test set: the final recipe against the baseline, paired by seed ('' without a test set)"
     return _test_sentence(self) if self.test is not None else ''
@@ -615,8 +641,10 @@ def recommendation(self:LadderResult)->str:
     if not self.rows or self.best is None: return "Interrupted before the baseline finished: nothing to recommend yet."
     base, fin, m = self.rows[0], self.best, self.metric_name or 'metric'
     tr = self.ladder.trials
-    lines = [f"Every recipe was trained from the same {tr.n_seeds} seeds ({', '.join(map(str, self.seeds))}); figures are "
-             f"means ± {tr.confidence:.0%} t-interval half-widths over seeds.",
+    split = ("each seed with its own split of the training and validation items (paired: seed i, split i for every recipe)"
+             if tr.resplit else f"on your own validation set ({self.ladder.split_note}): the verdicts are conditional on it")
+    lines = [f"Every recipe started from the same {tr.n_seeds} seeds ({', '.join(map(str, self.seeds))}), {split}; close calls "
+             f"got more, up to {tr.max_seeds}. Figures are means ± {tr.confidence:.0%} t-interval half-widths over seeds.",
              f"Baseline: valid loss {_pm(base['valid_loss'], base['valid_loss_pm'])}, honest gap "
              f"{_pm(base['gap'], base['gap_pm'])}, {m} {_pm(base['metric'], base['metric_pm'])}." +
              (" Rung 0's `overfit_check` was skipped (`overfit_check=False`): whether the model can overfit was not checked." if skipped else "")]
@@ -631,6 +659,7 @@ def recommendation(self:LadderResult)->str:
     if self.test is not None: lines.append(_test_sentence(self))
     else: lines.append("No test set was given: the final figures were used to choose the recipe, so they are "
                        "selection-biased (optimistic); pass `test_dl=` or `test_items=` for an unbiased measurement.")
+    lines.append(_cost_sentence(self))
     if self.interrupted: lines.append("(Interrupted: the rungs after the last row were not run.)")
     return '\n'.join(lines)
 
@@ -787,14 +816,17 @@ def to_dict(self:LadderResult)->dict:
     rows = [{k: (bool(v) if k == 'kept' and v is not None else v) for k, v in r.items()} for r in self.rows]
     return _jsonable(dict(data_kind=self.ladder.kind, regression=self.ladder.regression, seed=self.ladder.seed,
                 seeds=self.seeds, n_seeds=tr.n_seeds, max_seeds=tr.max_seeds, confidence=tr.confidence,
-                decision=f"paired one-sided t-test at {(1-tr.confidence)/2:.1%} on the relative valid-loss improvement, "
-                         f"mean >= keep_tol; a winner among several confirmed on fresh seeds",
+                resplit=tr.resplit, split_note=self.ladder.split_note, race_confidence=tr.race_confidence,
+                decision=f"paired one-sided t-test at {(1-tr.confidence)/2:.1%} on the relative valid-loss improvement"
+                         + (" (corrected resampled t-test, Nadeau & Bengio 2003: every seed has its own split)" if tr.resplit else "")
+                         + f", mean >= keep_tol; seeds raced from {tr.n_seeds} to {tr.max_seeds}; a winner among several "
+                         f"confirmed on fresh seeds",
                 valid_loss_epoch='last epoch of the schedule', lr=self.lr, epochs=self.ladder.epochs, keep_tol=self.ladder.keep_tol,
                 rungs=rows, kept=self.kept, final=self.final.describe(), test=self.test,
                 test_note='' if self.test is not None else 'no test set: the final figures are selection-biased',
                 stopped=self.stopped, interrupted=self.interrupted,
                 recommendation=self.recommendation if self.rows else '', code=self.code if self.best else '',
-                seconds=dict(total=self.seconds_total, training=self.seconds_training)))
+                seconds=dict(total=self.seconds_total, training=self.seconds_training), cost=self.cost))
 
 def _md_table(df):
     fmt = lambda v: '' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}" if isinstance(v, float) else str(v)
@@ -806,10 +838,14 @@ def report_md(self:LadderResult, title:str='fastai_remedies ladder')->str:
     "A Markdown report: how it was measured, the table, the recommendation, the code"
     tr = self.ladder.trials
     parts = [f"# {title}", "",
-             f"Seeds {', '.join(map(str, self.seeds))} for every recipe (paired); ± are {tr.confidence:.0%} t-interval "
+             f"Seeds {', '.join(map(str, self.seeds))} to start every recipe (paired), "
+             + ("each seed with its own split of the training and validation items" if tr.resplit else
+                f"on a fixed validation set ({self.ladder.split_note}): verdicts are conditional on it")
+             + f"; undecided candidates raced up to {tr.max_seeds} seeds. ± are {tr.confidence:.0%} t-interval "
              f"half-widths over seeds; the valid loss is the last epoch's. A candidate is kept when its mean paired "
              f"improvement is at least {self.ladder.keep_tol:.0%} and a one-sided t-test at {(1-tr.confidence)/2:.1%} "
-             f"says it is above zero; the best of several is confirmed on fresh seeds. "
+             + ("(corrected for overlapping splits) " if tr.resplit else "")
+             + f"says it is above zero; the best of several is confirmed on fresh seeds. {_cost_sentence(self)} "
              + ("A test set, never used for a decision, re-measures the final recipe." if self.ladder.has_test else
                 "No test set: the final figures were used for choosing and are selection-biased."), "",
              _md_table(self.table.drop(columns='note')), "", "## Notes", ""]

@@ -17,10 +17,10 @@ from .decode import decode_once
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['Unhashable', 'content_key', 'code_key', 'data_fingerprint', 'check_test_split', 'DataSpec', 'embedded', 'recipe_name',
-           'recipe_key', 'Reseeded', 'Trial', 'trial_id', 'seed_everything', 'run_trial', 'SerialExecutor',
-           'default_workers', 'local_pool', 'check_executor', 'run_trials', 'write_atomic', 'TrialCache', 't_interval',
-           'paired_verdict', 'Trials', 'summarize']
+__all__ = ['Unhashable', 'content_key', 'code_key', 'data_fingerprint', 'check_test_split', 'DataSpec', 'embedded',
+           'fold_indices', 'resplit_reason', 'resplit', 'recipe_name', 'recipe_key', 'Reseeded', 'Trial', 'trial_id',
+           'seed_everything', 'run_trial', 'SerialExecutor', 'default_workers', 'local_pool', 'check_executor',
+           'run_trials', 'write_atomic', 'TrialCache', 't_interval', 'paired_verdict', 'Trials', 'summarize']
 
 # %% ../nbs/45_trials.ipynb #97abe701
 class Unhashable(Exception): "An object `content_key` cannot fingerprint"
@@ -279,6 +279,61 @@ def embedded(name:str, # One of `fastai_remedies.data.DATASETS`
     args = ', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))
     return DataSpec(get_dls, {'name': name, **kwargs}, name=name + (f"({args})" if kwargs else ''))
 
+# %% ../nbs/45_trials.ipynb #c33b7553
+def fold_indices(n_train:int, # Training items of the split
+                 n_valid:int, # Validation items
+                 seed:int, # The split's seed: the same seed, the same split
+                )->tuple: # (training positions, validation positions) in the pooled items, each sorted
+    "Split `seed` of `n_train + n_valid` pooled items (training first, then validation): the same sizes, drawn without replacement"
+    perm = np.random.default_rng([int(seed), 0x5EED]).permutation(n_train + n_valid)
+    return sorted(perm[n_valid:].tolist()), sorted(perm[:n_valid].tolist())
+
+def resplit_reason(dls:DataLoaders)->str:
+    "Why `dls` keep their own split ('' when `resplit` can redraw it)"
+    from fastai.tabular.core import TabularPandas
+    if len(dls.loaders) < 2 or len(dls.valid_ds) == 0: return "there is no validation set"
+    tr, va = dls.train_ds, dls.valid_ds
+    w = getattr(dls.train, 'wgts', None)   # (fastai's tabular loaders carry uniform weights)
+    if w is not None and not np.allclose(w, np.asarray(w).flat[0]): return "the training loader weights its items unequally"
+    tab, dsets = all(isinstance(d, TabularPandas) for d in (tr, va)), all(isinstance(d, Datasets) for d in (tr, va))
+    if not (tab or dsets and len(tr.tls) == len(va.tls)):
+        return f"its datasets ({type(tr).__name__}) are not fastai `Datasets` or `TabularPandas`"
+    (k1, a), (k2, b) = _identity(tr), _identity(va)
+    if k1 == k2 == 'file':
+        up = lambda ps: {str(Path(p).parent.parent) for p in ps}
+        if not up(a) & up(b): return (f"its validation items are in a folder of their own ({sorted(up(b))[0]}): a fixed "
+                                      "validation set, kept")
+    return ''
+
+def _pool(a, b): return pd.concat([a, b]) if isinstance(a, pd.DataFrame) else L(a) + L(b)
+def _take(items, idx): return items.iloc[idx] if isinstance(items, pd.DataFrame) else items[idx]
+
+def _redraw(tr, va, idx, split_idx):
+    "The pooled items of datasets `tr` and `va` at `idx`, with split `split_idx`'s transforms (no new setup)"
+    from fastai.tabular.core import TabularPandas
+    if isinstance(tr, TabularPandas):
+        res = tr.new(_take(pd.concat([tr.items, va.items]), idx)); res.split_idx = split_idx
+        return res
+    tls = [a._new(_take(_pool(a.items, b.items), idx), split_idx=split_idx) for a, b in zip(tr.tls, va.tls)]
+    dec = getattr(tr, 'decoded', None)
+    if dec is None: return type(tr)(tls=tls, n_inp=tr.n_inp)
+    return type(tr)(tls=tls, n_inp=tr.n_inp, decoded=dec, rows=torch.cat([tr.rows, va.rows])[idx])   # the embedded data's
+
+def resplit(dls:DataLoaders, # Training and validation data (a test loader, if any, is left as it is)
+            seed:int, # The split's seed (`fold_indices`)
+           )->DataLoaders:
+    "`dls` with their training and validation items pooled and redrawn by `seed`, the same sizes and transforms"
+    why = resplit_reason(dls)
+    check_arg(not why, 'dls', type(dls).__name__, f"DataLoaders whose split can be redrawn, but {why}")
+    tr, va = dls.train_ds, dls.valid_ds
+    itr, iva = fold_indices(len(tr), len(va), seed)
+    with preserve_rng():
+        res = type(dls)(dls.train.new(_redraw(tr, va, itr, 0)), dls.valid.new(_redraw(tr, va, iva, 1)), *dls.loaders[2:],
+                        path=dls.path, device=dls.device)
+    for k, v in dls.__dict__.items():
+        if k not in res.__dict__: setattr(res, k, v)   # e.g. `test_items`
+    return res
+
 # %% ../nbs/45_trials.ipynb #21869afd
 _WARNED = set()   # what `recipe_key` already said it cannot fingerprint, in this process
 
@@ -326,13 +381,15 @@ class Trial:
     restore_best:bool=False # Report (and keep) the best valid-loss epoch instead of the last
     threads:int=1 # Torch threads while training
     label:str='' # Shown by the progress bar, e.g. 'rung 3 batchnorm, seed 2/3'
+    resplit:bool=False # Train and validate on split `seed` of the pooled training and validation items (`resplit`)
     def __post_init__(self): check_arg(callable(self.learner), 'learner', self.learner, 'a picklable function (dls, recipe) -> Learner')
 
 def trial_id(trial:Trial)->str|None:
-    "What identifies `trial`'s result: recipe, seed, epochs, lr, `restore_best`, the data's name and the factory (as JSON; None: the recipe or the factory cannot be fingerprinted)"
+    "What identifies `trial`'s result: recipe, seed, epochs, lr, `restore_best`, the data's name, the factory and the split (as JSON; None: the recipe or the factory cannot be fingerprinted)"
     rk, lk = recipe_key(trial.recipe), recipe_key(trial.learner)
     if rk is None or lk is None: return None
-    return json.dumps([rk, trial.seed, trial.epochs, repr(float(trial.lr)), trial.restore_best, trial.data.name, lk])
+    return json.dumps([rk, trial.seed, trial.epochs, repr(float(trial.lr)), trial.restore_best, trial.data.name, lk]
+                      + (['resplit'] if trial.resplit else []))
 
 def seed_everything(dls:DataLoaders, # Their loaders' own generators are reseeded too
                     seed:int): # The seed
@@ -345,7 +402,9 @@ def run_trial(trial:Trial)->dict:
     rec, seed = trial.recipe, trial.seed
     if isinstance(rec, Reseeded): rec, seed = rec.recipe, seed + rec.offset
     seed += getattr(rec, 'reseed', 0)   # a recipe identical but for the seed (e.g. the ladder's `Step(reseed=...)`)
-    dls = decode_once(trial.data.load())   # items decoded once per process, same batches as fastai's
+    dls = trial.data.load()
+    if trial.resplit: dls = resplit(dls, trial.seed)   # the split of the trial's seed (a reseeded null keeps it)
+    dls = decode_once(dls)   # items decoded once per process, same batches as fastai's
     with preserve_rng(), torch_threads(trial.threads), one_process():
         seed_everything(dls, seed)
         learn = trial.learner(dls, rec)
@@ -562,8 +621,9 @@ def paired_verdict(incumbent, # Valid losses of the incumbent, one per seed
                    keep_tol:float=0.01, # Smallest mean relative improvement worth keeping
                    confidence:float=0.95, # Two-sided confidence of the interval (one-sided test at (1-confidence)/2)
                    looks:int=1, # Number of looks of a sequential run (Bonferroni: the level is divided by it)
+                   overlap:float=0., # n_valid/n_train when every seed has its own split (Nadeau & Bengio's correction); 0: one split
                   )->dict: # verdict, mean, lo, hi (improvement in units of the mean |loss|), n, scale
-    "Keep, worse or within noise: the mean paired improvement, relative to the pooled mean |loss|, and its t-interval"
+    "Keep, worse or within noise: the mean paired improvement, relative to the pooled mean |loss|, and its t-interval (corrected for overlapping splits)"
     inc, cand = np.asarray(incumbent, dtype=float), np.asarray(candidate, dtype=float)
     check_arg(len(inc) == len(cand) and len(inc) > 0, 'candidate', f'{len(cand)} losses',
               f'one loss per incumbent seed ({len(inc)})')
@@ -572,23 +632,26 @@ def paired_verdict(incumbent, # Valid losses of the incumbent, one per seed
     scale = float(np.abs(np.concatenate([inc, cand])).mean()) + 1e-12   # always positive: negative, zero and tiny losses too
     d = (inc - cand) / scale
     mean, half = t_interval(d, 1 - (1 - confidence) / looks)
+    half *= math.sqrt(1 + len(d) * overlap)   # t·s·sqrt(1/n + n_valid/n_train): the splits' training sets overlap
     lo, hi = mean - half, mean + half
     verdict = 'kept' if mean >= keep_tol and lo > 0 else 'worse' if hi < 0 else 'within noise'
     return dict(verdict=verdict, mean=mean, lo=lo, hi=hi, n=len(inc), scale=scale, note='' if len(inc) > 1 else 'one seed: no interval')
 
 # %% ../nbs/45_trials.ipynb #50d9efe7
 class Trials:
-    "Repeated, paired, seeded trials of recipes on one split, run through an Executor and cached; paired decisions"
+    "Repeated, paired, seeded trials of recipes (on one split, or a split per seed), run through an Executor and cached; paired, raced decisions"
     def __init__(self,
                  data, # `DataSpec`, `DataLoaders`, or the name of an embedded dataset
                  learner, # Picklable function (dls, recipe) -> Learner, e.g. the ladder's `RecipeFactory`
                  epochs:int=20, # Epochs of `fit_one_cycle` per trial
                  lr:float=1e-2, # Maximum learning rate
-                 n_seeds:int=3, # Training seeds per recipe
-                 max_seeds:int|None=None, # Sequential mode: add seeds while borderline, up to this many (None: n_seeds)
+                 n_seeds:int=3, # Training seeds every recipe starts with
+                 max_seeds:int|None=None, # Racing: seeds are added to undecided candidates, up to this many (None: n_seeds, no racing)
                  seed:int=0, # Base of the training seeds (1000*seed + i)
                  keep_tol:float=0.01, # Smallest mean relative improvement of the valid loss worth keeping
                  confidence:float=0.95, # Two-sided confidence of the intervals (the test is one-sided at (1-confidence)/2)
+                 race_confidence:float=0.9, # Racing: a candidate that could still reach `keep_tol` is dropped with at most 1 - this probability
+                 resplit:bool=False, # Seed i trains and validates on split i of the pooled training and validation items (`resplit`)
                  restore_best:bool=False, # Judge the best valid-loss epoch (restored) instead of the last one
                  executor=None, # A `concurrent.futures.Executor` (None: a local process pool, made when first needed)
                  workers:int|None=None, # Workers of that local pool (None: `default_workers()`; 1: serially, here)
@@ -606,12 +669,24 @@ class Trials:
         check_arg(isint(seed) and seed >= 0, 'seed', seed, 'an integer >= 0')
         check_arg(isinstance(keep_tol, (int, float)) and 0 <= keep_tol < 1, 'keep_tol', keep_tol, 'a number in [0, 1)')
         check_arg(isinstance(confidence, float) and 0 < confidence < 1, 'confidence', confidence, 'a number in (0, 1)')
+        check_arg(isinstance(race_confidence, float) and 0 < race_confidence < 1, 'race_confidence', race_confidence, 'a number in (0, 1)')
+        if resplit:
+            why = resplit_reason(data.load())
+            check_arg(not why, 'resplit', True, f"False for these DataLoaders: {why}")
         check_arg(workers is None or (isint(workers) and workers >= 1), 'workers', workers, 'None or a positive integer')
         check_executor(executor)
         check_arg(callable(learner), 'learner', learner, 'a picklable function (dls, recipe) -> Learner')
         self.cache = cache_dir if isinstance(cache_dir, TrialCache) else TrialCache(cache_dir) if cache_dir is not None else None
-        store_attr('data,learner,epochs,lr,n_seeds,max_seeds,seed,keep_tol,confidence,restore_best,executor,workers,quiet')
+        store_attr('data,learner,epochs,lr,n_seeds,max_seeds,seed,keep_tol,confidence,race_confidence,resplit,restore_best,executor,workers,quiet')
         self._memo, self._pool = {}, None
+        self.spent = dict(trainings=0, epochs=0, cached=0, seconds=0.)   # what `run` trained (or took from the disk cache)
+
+    @property
+    def overlap(self)->float:
+        "n_valid/n_train of a split when every seed has its own (the corrected resampled t-test's term), else 0"
+        if not self.resplit: return 0.
+        dls = self.data.load()
+        return len(dls.valid_ds) / len(dls.train_ds)
 
     def seeds(self, n:int|None=None, fresh:bool=False)->list:
         "The first `n` training seeds (None: `n_seeds`), or the fresh confirmation seeds"
@@ -642,7 +717,7 @@ class Trials:
     def trial(self, recipe, seed:int, epochs:int|None=None, lr:float|None=None, label:str='')->Trial:
         "The `Trial` of `recipe` from `seed` with this study's settings"
         return Trial(self.data, recipe, seed, ifnone(epochs, self.epochs), float(ifnone(lr, self.lr)), self.learner,
-                     self.restore_best, 1, label)
+                     self.restore_best, 1, label, self.resplit)
 
     def run(self, recipes:list, # Recipes to train
             seeds:list|None=None, # Training seeds (None: `seeds()`)
@@ -661,6 +736,9 @@ class Trials:
             try: out = run_trials(todo, executor=self.executor_for(todo[0], len(todo)), cache=self.cache, progress=not self.quiet)
             except BaseException: self.abort(); raise
             for t, r in zip(todo, out):
+                k = 'cached' if r.get('cached') else 'trainings'
+                self.spent[k] += 1
+                if k == 'trainings': self.spent['epochs'] += t.epochs; self.spent['seconds'] += r['seconds']
                 if ids[id(t)] is None: here[id(t)] = r
                 else: self._memo[ids[id(t)]] = r
         return [[self._memo[ids[id(t)]] if ids[id(t)] is not None else here[id(t)] for t in row] for row in grid]
@@ -680,6 +758,27 @@ def summarize(results:list, # Results of one recipe over several seeds
     return out
 
 @patch
+def _race(self:Trials, rows:list, alive:list, n:int, looks:int)->list:
+    "After a look at `n` seeds: the candidates of `alive` that still need seeds; those that cannot reach `keep_tol` (or the leader) are dropped"
+    from scipy.stats import t as student
+    d = {i: np.asarray(rows[i]['d']) for i in alive if np.isfinite(rows[i]['d']).all()}
+    for i in alive:
+        if i not in d: rows[i]['raced'] = f"dropped after {n} seeds: diverged"
+    if n < 2 or not d: return [i for i in d if rows[i]['verdict'] != 'kept']
+    df = sum(len(v) - 1 for v in d.values())   # the spread of the paired improvements, pooled over the rung's candidates
+    s = math.sqrt(sum(((v - v.mean())**2).sum() for v in d.values()) / df)
+    up = {i: v.mean() + student.ppf(1 - (1 - self.race_confidence)/looks, df) * s * math.sqrt(1/n + self.overlap) for i, v in d.items()}
+    kept = [i for i in d if rows[i]['verdict'] == 'kept']
+    lead = max((rows[i]['mean'] for i in kept), default=None)
+    out = []
+    for i in d:
+        if i in kept: continue
+        if up[i] < self.keep_tol: rows[i]['raced'] = f"dropped after {n} seeds: cannot reach keep_tol (bound {up[i]:+.1%})"
+        elif lead is not None and up[i] < lead: rows[i]['raced'] = f"dropped after {n} seeds: cannot beat the kept leader (bound {up[i]:+.1%})"
+        else: out.append(i)
+    return out
+
+@patch
 def compare(self:Trials,
             incumbent, # The recipe to beat
             candidates:list, # Candidate recipes
@@ -687,35 +786,36 @@ def compare(self:Trials,
             labels:list|None=None, # A name per candidate for the progress bars (default: its key)
             name:str='', # Prefix of the progress bars' labels, e.g. 'rung 3'
            )->list: # One dict per candidate: verdict, reason, paired stats, per-recipe summaries, results
-    "Judge each candidate against `incumbent`, paired by seed; at most one (the best, confirmed) is 'kept'"
+    "Judge each candidate against `incumbent`, paired by seed (and split), racing seeds to the close calls; at most one (the best, confirmed) is 'kept'"
     labels = ifnone(labels, [recipe_name(c) for c in candidates])
-    looks = self.max_seeds - self.n_seeds + 1
-    seeds = self.seeds()
-    pre = f"{name} " if name else ''
-    res = self.run([incumbent] + list(candidates), seeds, epochs, lr, [f"{pre}incumbent"] + [pre + l for l in labels])
-    inc, cands = res[0], res[1:]
-    rows = [dict(recipe=c, label=l, results=r, incumbent=inc, **paired_verdict(self.losses(inc), self.losses(r),
-                 self.keep_tol, self.confidence, looks)) for c, l, r in zip(candidates, labels, cands)]
+    looks, pre = self.max_seeds - self.n_seeds + 1, f"{name} " if name else ''
+    rows = [dict(recipe=c, label=l, raced='') for c, l in zip(candidates, labels)]
     if not rows: return rows
+    alive, n = list(range(len(rows))), self.n_seeds
+    while alive:   # a look: the incumbent and the candidates still racing, on the first n seeds
+        res = self.run([incumbent] + [rows[i]['recipe'] for i in alive], self.seeds(n), epochs, lr,
+                       [f"{pre}incumbent"] + [pre + rows[i]['label'] for i in alive])
+        for i, r in zip(alive, res[1:]):
+            inc, cand = np.asarray(self.losses(res[0]), float), np.asarray(self.losses(r), float)
+            rows[i].update(results=r, incumbent=res[0], d=(inc - cand) / (np.abs(np.concatenate([inc, cand])).mean() + 1e-12),
+                           **paired_verdict(inc, cand, self.keep_tol, self.confidence, looks, self.overlap))
+        if n >= self.max_seeds: break
+        alive, n = self._race(rows, alive, n, looks), n + 1
     best = max(range(len(rows)), key=lambda i: rows[i]['mean'] if math.isfinite(rows[i]['mean']) else -math.inf)
     b = rows[best]
-    while b['verdict'] == 'within noise' and b['mean'] > 0 and len(b['results']) < self.max_seeds:   # sequential mode
-        s = self.seeds(len(b['results']) + 1)
-        inc_s, b_s = self.run([incumbent, b['recipe']], s, epochs, lr, [f"{pre}incumbent", pre + b['label']])
-        b.update(results=b_s, incumbent=inc_s, **paired_verdict(self.losses(inc_s), self.losses(b_s), self.keep_tol,
-                                                               self.confidence, looks))
     for i, r in enumerate(rows):
         r['kept'] = False
         r['reason'] = r['verdict'] if r['verdict'] != 'kept' else 'kept'
         if r['verdict'] == 'kept' and i != best: r['reason'] = f"within noise (passed, but {b['label']} did better)"
     if b['verdict'] == 'kept' and len(rows) > 1:   # chosen among several: re-measured where no choice was made
-        fresh = self.seeds(self.n_seeds, fresh=True)
+        fresh = self.seeds(max(self.n_seeds, len(b['results']), 3), fresh=True)
         inc_f, b_f = self.run([incumbent, b['recipe']], fresh, epochs, lr, [f"{pre}incumbent (confirm)", f"{pre}{b['label']} (confirm)"])
         b['confirm'] = dict(results=b_f, incumbent=inc_f, **paired_verdict(self.losses(inc_f), self.losses(b_f),
-                                                                            self.keep_tol, self.confidence))
+                                                                            self.keep_tol, self.confidence, overlap=self.overlap))
         if b['confirm']['verdict'] != 'kept':
             b['reason'] = f"within noise (best of {len(rows)}, not confirmed on fresh seeds: {b['confirm']['verdict']})"
     b['kept'] = b['verdict'] == 'kept' and b.get('confirm', {'verdict': 'kept'})['verdict'] == 'kept'
     for r in rows:
+        r.pop('d', None)
         r['summary'], r['incumbent_summary'] = summarize(r['results'], self.confidence), summarize(r['incumbent'], self.confidence)
     return rows
