@@ -177,6 +177,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'fastai_remedies.cli.Interrupted.__init__': ( 'cli.html#interrupted.__init__',
                                                                                    'fastai_remedies/cli.py'),
                                      'fastai_remedies.cli._check': ('cli.html#_check', 'fastai_remedies/cli.py'),
+                                     'fastai_remedies.cli._check_ladder_command': ( 'cli.html#_check_ladder_command',
+                                                                                    'fastai_remedies/cli.py'),
                                      'fastai_remedies.cli._check_run_args': ('cli.html#_check_run_args', 'fastai_remedies/cli.py'),
                                      'fastai_remedies.cli._clear_outputs': ('cli.html#_clear_outputs', 'fastai_remedies/cli.py'),
                                      'fastai_remedies.cli._ends_as_ctrl_c': ('cli.html#_ends_as_ctrl_c', 'fastai_remedies/cli.py'),
