@@ -14,6 +14,8 @@ from .data import *
 from .gap import *
 from .overfit import *
 from .more_data import *
+from .pseudo import *
+from .aux_tasks import *
 from .pairing import *
 from .mix import *
 from .manifold import *

@@ -205,9 +205,30 @@ def _ladder_for(data:str, seed:int, epochs:int, lr, rungs=RUNG_NAMES, split_seed
     return RemedyLadder(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, epochs=epochs, lr=lr, seed=seed,
                         smaller=smaller, cbs=[RNNCallback()], rungs=rungs, **kwargs)
 
+# %% ../nbs/60_cli.ipynb #5e0ad0a9
 def _positive(v, name, flag):
     if v is not None and not (isinstance(v, int) and v >= 1): raise ValueError(f"`{name}` ({flag}) must be a positive integer; got {v}")
 
+def _check_ladder_command(data, epochs, lr, seed, rungs, n_seeds, max_seeds, workers, split_seed, unlabelled)->list:
+    "`ladder_command`'s arguments checked, each error naming the flag; returns the rung names to run"
+    if data not in LADDER_DATA: raise ValueError(f"`data` (--data) must be one of {', '.join(LADDER_DATA)}; got {data!r}")
+    if not (isinstance(unlabelled, int) and unlabelled >= 0):
+        raise ValueError(f"`unlabelled` (--unlabelled) must be an integer >= 0; got {unlabelled}")
+    if unlabelled and data != 'digits':
+        raise ValueError(f"`unlabelled` (--unlabelled) must be 0 for --data {data}: only the embedded digits have images left "
+                         f"over to hold out without labels; got {unlabelled}")
+    _check_run_args(epochs, lr, seed, lr_none=True)
+    rungs = RUNG_NAMES if rungs is None else [rungs] if isinstance(rungs, str) else list(rungs)
+    bad = [r for r in rungs if r not in RUNG_NAMES]
+    if bad or not rungs: raise ValueError(f"`rungs` (--rungs) must be rung names from {', '.join(RUNG_NAMES)}; got {bad or rungs}")
+    _positive(n_seeds, 'n_seeds', '--seeds'); _positive(workers, 'workers', '--workers')
+    if max_seeds is not None and max_seeds < n_seeds:
+        raise ValueError(f"`max_seeds` (--max-seeds) must be an integer >= --seeds ({n_seeds}); got {max_seeds}")
+    if not (isinstance(split_seed, int) and not isinstance(split_seed, bool) and 0 <= split_seed < 2**32):
+        raise ValueError(f"`split_seed` (--split-seed) must be an integer in [0, 2**32); got {split_seed!r}")
+    return rungs
+
+# %% ../nbs/60_cli.ipynb #438275c8
 def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer, wine, diabetes or pydoc
                    epochs:int=20, # Epochs of `fit_one_cycle` per trial
                    seed:int=42, # Base of the training seeds (1000*seed + i)
@@ -225,21 +246,7 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
                    split_seed:int=42, # Seed of the split
                    unlabelled:int=0): # Digits only: images held out without their labels, for rung 1's pseudo-labels
     "Run `RemedyLadder` on `data`; print the table and recommendation; write the report, the plot and the results to `out`"
-    if data not in LADDER_DATA: raise ValueError(f"`data` (--data) must be one of {', '.join(LADDER_DATA)}; got {data!r}")
-    if not (isinstance(unlabelled, int) and unlabelled >= 0):
-        raise ValueError(f"`unlabelled` (--unlabelled) must be an integer >= 0; got {unlabelled}")
-    if unlabelled and data != 'digits':
-        raise ValueError(f"`unlabelled` (--unlabelled) must be 0 for --data {data}: only the embedded digits have images left "
-                         f"over to hold out without labels; got {unlabelled}")
-    _check_run_args(epochs, lr, seed, lr_none=True)
-    rungs = RUNG_NAMES if rungs is None else [rungs] if isinstance(rungs, str) else list(rungs)
-    bad = [r for r in rungs if r not in RUNG_NAMES]
-    if bad or not rungs: raise ValueError(f"`rungs` (--rungs) must be rung names from {', '.join(RUNG_NAMES)}; got {bad or rungs}")
-    _positive(n_seeds, 'n_seeds', '--seeds'); _positive(workers, 'workers', '--workers')
-    if max_seeds is not None and max_seeds < n_seeds:
-        raise ValueError(f"`max_seeds` (--max-seeds) must be an integer >= --seeds ({n_seeds}); got {max_seeds}")
-    if not (isinstance(split_seed, int) and not isinstance(split_seed, bool) and 0 <= split_seed < 2**32):
-        raise ValueError(f"`split_seed` (--split-seed) must be an integer in [0, 2**32); got {split_seed!r}")
+    rungs = _check_ladder_command(data, epochs, lr, seed, rungs, n_seeds, max_seeds, workers, split_seed, unlabelled)
     path = _writable_dir(out)
     cache = Path(cache_dir) if cache_dir is not None else path/'trials'
     import matplotlib; matplotlib.use('Agg')

@@ -16,7 +16,6 @@ from .mix import MixUp, CutMix, CutMixUp
 from .manifold import ManifoldMixup, OutputMixup, Remix
 from .arch import regularize
 from .ladder import RemedyLadder, RecipeFactory
-from .cli import gap_command
 
 # %% auto #0
 __all__ = ['nan', 'BATCH_EVENTS', 'CALLBACKS', 'EVENTS', 'BadArg', 'bad_args', 'check_arguments', 'forward_hooks',
@@ -65,11 +64,10 @@ def _mine(inp, targ): return (inp.argmax(1) == targ).float().mean()   # a metric
 def _no_valid(): d = get_dls('wine'); return DataLoaders(d.train, d.valid.new(d.valid_ds.iloc[:0]))
 
 def _issue26_args()->list:
-    "Issue 26's cases: the trial cache, metric directions, pseudo-labels, auxiliary tasks, empty validation sets, the ladder command"
+    "Issue 26's cases: the trial cache, metric directions, pseudo-labels, auxiliary tasks, empty validation sets (the ladder command's are on its own page, 60_cli)"
     from fastai_remedies.trials import Trials, TrialCache
     from fastai_remedies.core import higher_better
     from fastai_remedies.more_data import PseudoLabel, AuxTasks, DataValue
-    from fastai_remedies.cli import ladder_command
     B, tmp = BadArg, Path(tempfile.mkdtemp())
     (tmp/'a_file').write_text('')
     return [
@@ -83,9 +81,6 @@ def _issue26_args()->list:
         B('AuxTasks', 'cbs', 'with MixUp', lambda: _fit(AuxTasks([1.]), MixUp()), match='`cbs` must not hold a mixing callback beside AuxTasks'),
         B('Learner.overfit_check', 'learn.dls.valid', '0 items', lambda: Learner(_no_valid(), nn.Linear(13, 3)).overfit_check(), match='`learn.dls.valid` must be a validation set with at least one item'),
         B('RemedyLadder', 'dls', 'an empty validation set', lambda: RemedyLadder(_no_valid()), match='`dls` must be DataLoaders with at least one validation item'),
-        B('ladder_command (fastai-remedies ladder)', 'split_seed', -1, lambda: ladder_command('wine', out=tmp/'out', split_seed=-1, quiet=True), match='`split_seed` (--split-seed) must be an integer in [0, 2**32)'),
-        B('ladder_command (fastai-remedies ladder)', 'cache_dir', 'a file', lambda: ladder_command('wine', out=tmp/'out', cache_dir=tmp/'a_file', quiet=True), match='`cache_dir` must be a folder that can be written'),
-        B('ladder_command (fastai-remedies ladder)', 'unlabelled', 5000, lambda: ladder_command('digits', out=tmp/'out', unlabelled=5000, quiet=True), match='`unlabelled` (--unlabelled) must be an integer in 0..'),
     ]
 
 
@@ -124,8 +119,6 @@ def bad_args()->list:
         B('MixUp', 'num_classes', 3, lambda: _fit(MixUp(labels='onehot', num_classes=3), loss_func=nn.CrossEntropyLoss()), match="`labels` must be class indices in 0..2"),
         B('MixUp', 'cbs', 'with fastai.callback.mixup.MixUp', lambda: _fit(MixUp(), _fastai_mixup()), match='`cbs` must hold one input-mixing callback'),
         B('RemedyLadder', 'epochs', True, lambda: RemedyLadder(_small_digits(), epochs=True), match='`epochs` must be a positive integer'),
-        B('gap_command (fastai-remedies gap)', 'lr', -1., lambda: gap_command(lr=-1.), match='`lr` (--lr) must be a positive finite number'),
-        B('gap_command (fastai-remedies gap)', 'seed', 2**32, lambda: gap_command(seed=2**32), match='`seed` (--seed) must be an integer in [0, 2**32)'),
     ] + _issue26_args()
 
 def check_arguments()->pd.DataFrame:

@@ -69,7 +69,7 @@ RUNGS = (
          modules=('gap', 'overfit'), tools=('GapMonitor', 'Learner.overfit_check')),
     Rung('more_data', 1, 'more data or more labels', "Get more data, more labels, or more kinds of labels.",
          tries="a reduced learning curve (`data_value`: 1/8, 1/4, 1/2 and all of the training set, each from the ladder's seeds): its verdict and what 2× the data would buy; with `unlabelled=` items, pseudo-labels (`PseudoLabel`)",
-         modules=('more_data',), tools=('Learner.data_value', 'PseudoLabel', 'Learner.add_aux'),
+         modules=('more_data', 'pseudo', 'aux_tasks'), tools=('Learner.data_value', 'PseudoLabel', 'Learner.add_aux'),
          advice={'': "more data or more labels is the best remedy — measure what it would buy with `learn.data_value()` (a "
                      "back-tested learning curve: `from fastai_remedies.more_data import data_value`), then pseudo-label unlabelled "
                      "items (`PseudoLabel`) or train on the other labels the data come with (`learn.add_aux`)"}),

@@ -90,6 +90,13 @@ def test_depth_report(capsys):
     with capsys.disabled(): print('\n' + rep)
     assert 'floors' in rep
 
+MAX_FLOORS = 6   # issue 23: at most six floors (from 10), `all` left out
+
+def test_depth():
+    "The package stands on at most `MAX_FLOORS` floors: a module one above the highest it imports, imports in functions and dynamic ones counted"
+    g = graph(); g.pop('all', None)
+    assert max(floors(g).values()) <= MAX_FLOORS, f"more than {MAX_FLOORS} floors:\n{depth_report()}"
+
 def test_no_import_cycle():
     assert cycles(graph()) == [], f"import cycles between {PKG} modules: {cycles(graph())}"
 
