@@ -10,7 +10,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.core import TabularPandas
 from fastai.callback.schedule import ParamScheduler
-from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, Tidy, CachedDL, eval_mode, higher_better, metric_col, document_params
+from .core import check_arg, check_once, is_int_arg, is_num_arg, preserve_rng, Tidy, CachedDL, eval_mode, higher_better, metric_col, document_params
 from .rungs import RUNGS, rung, loaded_types, batchnorm_layers, dropout_layers
 from .awd import awd_dropouts, awd_kind, awd_preset, DROPOUT_KEYS
 from .decode import decode_dl
@@ -292,7 +292,8 @@ class GapMonitor(Tidy, Callback):
         return ['honest_loss', 'gap'] + [f'honest_{m}' for m in mets] + [f'gap_{m}' for m in mets]
 
     def before_fit(self):
-        "Check the data, fix the honest subset and add the gap columns to the Recorder"
+        "Refuse a second GapMonitor (`check_once`); check the data, fix the honest subset and add the gap columns to the Recorder"
+        check_once(self, kind=True)   # two would add the gap columns twice and compete to restore their best epochs
         self._fitting, self.schedule = False, None
         self.run = not (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds') or self.learn.lock.locked())
         if not self.run: return
