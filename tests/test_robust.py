@@ -441,3 +441,37 @@ def test_26_second_mixer_or_gap_monitor_in_the_fit_keeps_the_learners_own(mixer)
         mine = make()
         learn = _learner([mine])
         _refused_as_before(learn, [make()], match, [mine])
+
+# Issue 26 §3: near-copies of validation images (one pixel moved by 1/255) are refused as pseudo-labelled items; what the
+# check does not catch (a copy shifted by one pixel) is stated, not guessed
+def _nudged(items, n=16, shift=False):
+    "The first `n` of `items` (8×8 uint8 digits and their labels): one pixel moved by 1 (of 255), or the image shifted one pixel"
+    out = []
+    for k, (x, y) in enumerate(items[:n]):
+        x = x.copy()
+        if shift: x = np.roll(x, 1, axis=1)
+        else: r, c = divmod(k*5 % 64, 8); x[r, c] = x[r, c] + 1 if x[r, c] < 255 else 254
+        out.append((x, y))
+    return out
+
+def test_26_near_copies_of_validation_images_are_refused():
+    dls = _digits()
+    unl, near = list(dls.train_ds.items[:48]), _nudged(dls.valid_ds.items)
+    assert all(not np.array_equal(a[0], b[0]) and np.abs(a[0].astype(int) - b[0]).sum() == 1 for a, b in zip(near, dls.valid_ds.items))
+    learn, control = _learner(), PseudoLabel(unl, thresh=0., ramp=0.)
+    with quiet(learn): learn.fit(1, 1e-3, cbs=control)   # the control: training items are accepted and trained on
+    assert control.n_items == 48 and math.isfinite(learn.recorder.values[-1][0])
+    _refused_as_before(learn, [PseudoLabel(unl + near, thresh=0., ramp=0.)],
+                       r'`items` must be unlabelled items that are not near-copies of validation items.*got '
+                       r"'16 of 64 unlabelled items within 0.05 \(RMS\) of validation items \(positions \[48, 49, 50, 51, 52\]\)'", [])
+    shifted = PseudoLabel(unl + _nudged(dls.valid_ds.items, shift=True), thresh=0., ramp=0.)
+    with quiet(learn): learn.fit(1, 1e-3, cbs=shifted)   # documented: a shifted copy is not a near-copy (RMS over pixels)
+    assert shifted.n_items == 64
+
+def test_26_remedy_ladder_refuses_near_copies_of_validation_images():
+    from fastai_remedies.ladder import RemedyLadder
+    dls = _digits()
+    near = [(x,) for x, y in _nudged(dls.valid_ds.items)]
+    with pytest.raises(ValueError, match=r"`unlabelled` must be unlabelled items that are not near-copies of validation items.*"
+                                         r"'16 of 21 unlabelled items within 0.05 \(RMS\) of validation items \(positions \[5, 6, 7, 8, 9\]\)'"):
+        RemedyLadder(dls, epochs=1, lr=1e-2, quiet=True, unlabelled=[(x,) for x, y in dls.train_ds.items[:5]] + near)
