@@ -475,3 +475,37 @@ def test_26_remedy_ladder_refuses_near_copies_of_validation_images():
     with pytest.raises(ValueError, match=r"`unlabelled` must be unlabelled items that are not near-copies of validation items.*"
                                          r"'16 of 21 unlabelled items within 0.05 \(RMS\) of validation items \(positions \[5, 6, 7, 8, 9\]\)'"):
         RemedyLadder(dls, epochs=1, lr=1e-2, quiet=True, unlabelled=[(x,) for x, y in dls.train_ds.items[:5]] + near)
+
+# Issue 26 §3: GapMonitor's honest pass after labels were edited in place between fits — labels carried by the items (their
+# content key changes) and labels computed by a function reading an array edited in place (the decoded items' key cannot
+# see it: the first pass of each fit checks the targets against the label pipeline and reads the subset afresh)
+from fastai.data.core import Datasets
+from fastai.data.transforms import Categorize
+
+def _plain_honest_loss(learn):
+    "The honest train loss computed without GapMonitor: eval mode, fastai's own loader over every training item"
+    with quiet(learn): return learn.validate(dl=learn.dls.train.new(shuffle=False, drop_last=False))[0]
+
+def test_26_gap_monitor_reads_labels_edited_in_place():
+    d = sklearn.datasets.load_digits()
+    X, Y = torch.tensor(d.images[:80]/16., dtype=torch.float32), d.target[:80].copy()
+    def get_x(i): return X[i]
+    def get_y(i): return int(Y[i])
+    dsets = Datasets(list(range(80)), tfms=[[get_x], [get_y, Categorize()]], splits=[list(range(48)), list(range(48, 80))])
+    set_seed(0)
+    learn = Learner(dsets.dataloaders(bs=16, num_workers=0), mlp(64, 10, hidden=(32,), flatten=True), metrics=accuracy, cbs=GapMonitor())
+    with quiet(learn): learn.fit(1, 1e-2)
+    assert learn.gap_monitor._sub.decoded   # (the decoded path: what could be stale)
+    close = lambda a, b: abs(a - b) < 1e-5 * max(1, abs(b))
+    assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
+    Y[:48] = (Y[:48] + 3) % 10   # the labels, edited in place
+    with quiet(learn), pytest.warns(UserWarning, match="decoded targets differ from its dataset's labels"): learn.fit(1, 0.)
+    assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
+    # labels carried by the items themselves (the embedded digits): their content key changes, nothing to say
+    learn = _learner([GapMonitor()], dls=digits_dls(n_train=48, n_valid=32, bs=16))
+    with quiet(learn): learn.fit(1, 1e-2)
+    its = learn.dls.train_ds.items
+    for i in range(len(its)): its[i] = (its[i][0], (its[i][1] + 3) % 10)
+    with quiet(learn), warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning); learn.fit(1, 0.)
+    assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
