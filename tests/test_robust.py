@@ -509,3 +509,9 @@ def test_26_gap_monitor_reads_labels_edited_in_place():
     with quiet(learn), warnings.catch_warnings():
         warnings.simplefilter('error', UserWarning); learn.fit(1, 0.)
     assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
+
+@pytest.mark.xfail(strict=True, reason='nbs/15_more_data (not this branch): AuxTasks must be (Tidy, Callback) and call core.check_once')
+def test_26_the_same_aux_tasks_twice_is_refused_before_the_fit():
+    learn = _aux_learner()
+    cb = learn.aux_tasks
+    _refused_as_before(learn, [cb], r"`cbs` must hold each callback once.*; got 'the same AuxTasks object 2 times'", [cb])
