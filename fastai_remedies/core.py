@@ -16,8 +16,9 @@ import copy as _copy  # after the star imports, which bring a `copy` of their ow
 __all__ = ['LAYER_COLORS', 'check_arg', 'is_int', 'is_int_arg', 'is_num_arg', 'higher_better', 'writable_dir', 'preserve_rng',
            'copy_model', 'learner_like', 'one_process', 'quiet', 'torch_threads', 'module_modes', 'restore_modes',
            'eval_mode', 'batch_nbytes', 'CachedDL', 'process_state', 'restore_process', 'Tidy', 'tidy_callbacks',
-           'FitCancelled', 'fit_state', 'restore_fit_state', 'guarded', 'is_fit_guard', 'install_fit_guard',
-           'uninstall_fit_guard', 'model_leaves', 'show_layers', 'plot_evidence', 'document_params', 'metric_col']
+           'check_once', 'FitCancelled', 'fit_state', 'restore_fit_state', 'guarded', 'is_fit_guard',
+           'install_fit_guard', 'uninstall_fit_guard', 'model_leaves', 'show_layers', 'plot_evidence',
+           'document_params', 'metric_col']
 
 # %% ../nbs/01_core.ipynb #8c5d961a
 def check_arg(ok:bool, # Whether the value is acceptable
@@ -239,8 +240,28 @@ class Tidy:
     @learn.setter
     def learn(self, learn):
         old = self.__dict__.get('learn')
-        if learn is None and old is not None: tidy_callbacks(old, [self])   # fastai's `remove_cb` sets `cb.learn = None` first
+        if learn is None and old is not None:   # fastai's `remove_cb` sets `cb.learn = None` first
+            if _keep_attached(old, self): return   # one of two copies of this object goes: the Learner keeps the other
+            tidy_callbacks(old, [self])
+        else: self.__dict__.pop('_keep_name', None)
         self.__dict__['learn'] = learn
+    @property
+    def name(self):
+        "fastai's attribute name of the callback; once after `_keep_attached`, one the Learner lacks (its `remove_cb` then leaves the Learner's attribute)"
+        n = class2attr(self, 'Callback')
+        return f'_{n}_kept' if self.__dict__.pop('_keep_name', False) else n
+
+def _keep_attached(learn:Learner, cb)->bool:
+    "Before fastai's `remove_cb(cb)` goes on: True when `cb` is on `learn` twice (it keeps one copy, where the first was); the Learner's attribute stays its own"
+    items, n = learn.cbs.items, sum(c is cb for c in learn.cbs)
+    same = [c for c in items if c is not cb and getattr(c, 'name', None) == class2attr(cb, 'Callback')]
+    if n > 1:   # `remove_cb` removes the first copy: this puts one in front of it, so the copy left is where the first was
+        del items[max(i for i, c in enumerate(items) if c is cb)]
+        items.insert(0, cb)
+    elif same: setattr(learn, same[-1].name, same[-1])   # another callback of this name stays: the attribute is its
+    else: return False
+    cb.__dict__['_keep_name'] = True
+    return n > 1
 
 def tidy_callbacks(learn:Learner, # The Learner whose fit stopped
                    cbs=None, # Callbacks to tidy (default: `learn`'s)
@@ -255,6 +276,19 @@ def tidy_callbacks(learn:Learner, # The Learner whose fit stopped
             f(cb)
         except Exception as e: warnings.warn(f"{type(cb).__name__}.tidy failed: {e!r}")
         finally: cb.__dict__['learn'] = old
+
+
+# %% ../nbs/01_core.ipynb #4383a984
+def check_once(cb:Callback, # A callback, in its `before_fit` (its `learn` set)
+               kind:bool=False): # Also refuse another callback of the same class (e.g. two `GapMonitor`s)
+    "Refuse, before the fit starts, `cb` held twice by its Learner (on the Learner and in `fit(cbs=)`); with `kind`, two of its class"
+    cls, cbs = type(cb).__name__, cb.learn.cbs
+    n, others = sum(c is cb for c in cbs), sum(type(c) is type(cb) and c is not cb for c in cbs)
+    if n > 1: raise ValueError(f"`cbs` must hold each callback once: on the Learner (`Learner(cbs=)`, `add_cb`) or in the fit "
+                               f"(`fit(cbs=)`), not both — fastai would run each of {cls}'s events {n} times a batch; "
+                               f"got {f'the same {cls} object {n} times'!r}")
+    if kind and others: raise ValueError(f"`cbs` must hold one {cls} per fit: keep the Learner's or the fit's "
+                                         f"(e.g. `learn.remove_cb(learn.{cb.name})`); got {f'{others + 1} {cls} objects'!r}")
 
 
 # %% ../nbs/01_core.ipynb #4e121c0e

@@ -10,14 +10,14 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.core import TabularPandas
 from fastai.callback.schedule import ParamScheduler
-from .core import check_arg, is_int_arg, is_num_arg, preserve_rng, Tidy, CachedDL, eval_mode, higher_better, metric_col, document_params
+from .core import check_arg, check_once, is_int_arg, is_num_arg, preserve_rng, Tidy, CachedDL, eval_mode, higher_better, metric_col, document_params
 from .rungs import RUNGS, rung, loaded_types, batchnorm_layers, dropout_layers
 from .awd import awd_dropouts, awd_kind, awd_preset, DROPOUT_KEYS
 from .decode import decode_dl
 
 # %% auto #0
-__all__ = ['PHASES', 'split_view', 'valid_view', 'subset_idxs', 'honest_dl', 'prechelt', 'epoch_phase', 'data_kind',
-           'active_remedies', 'next_rung', 'diagnosis', 'fit_schedule', 'GapMonitor']
+__all__ = ['PHASES', 'split_view', 'valid_view', 'subset_idxs', 'honest_dl', 'plain_labels', 'prechelt', 'epoch_phase',
+           'data_kind', 'active_remedies', 'next_rung', 'diagnosis', 'fit_schedule', 'GapMonitor']
 
 # %% ../nbs/10_gap.ipynb #c0c8f189
 class _Subset:
@@ -64,7 +64,8 @@ def honest_dl(dls:DataLoaders, # The Learner's `DataLoaders`
               seed:int=0, # Seed choosing the subset
               bs:int|None=None, # Batch size (None: the validation batch size)
               shuffle:bool=False, # Shuffle the subset at each pass
-              name:str='n_items'): # Parameter name used in messages
+              name:str='n_items', # Parameter name used in messages
+              decode:bool=True): # Serve the items decoded once per process (`decode_dl`); False: fastai's own pipeline
     "A `DataLoader` over a fixed random subset of the training items, with validation transforms"
     check_arg(bs is None or is_int_arg(bs, 1), 'bs', bs, 'None or a positive integer')
     train_ds = dls.train.dataset
@@ -75,9 +76,20 @@ def honest_dl(dls:DataLoaders, # The Learner's `DataLoaders`
     if type(tmpl).__name__ == 'DistributedDL': tmpl = tmpl.dl
     bs = min(ifnone(bs, tmpl.bs), len(idxs))
     with preserve_rng(): dl = tmpl.new(valid_view(train_ds, idxs), bs=bs, shuffle=shuffle, drop_last=False)
-    dl = decode_dl(dl, quiet=True)   # the same items, decoded once per process (same batches)
-    dl.idxs = idxs
+    plain = dl
+    if decode: dl = decode_dl(dl, quiet=True)   # the same items, decoded once per process (same batches)
+    dl.idxs, dl.decoded = idxs, dl is not plain
     return dl
+
+def plain_labels(ds)->Tensor|None:
+    "The targets of a fastai `Datasets`, read through its label pipeline only (no input is read): one row per item; None unless one target of at most one dimension"
+    if not isinstance(ds, Datasets) or len(ds.tls) != ds.n_inp + 1 or not len(ds): return None
+    tl = ds.tls[-1]
+    try:
+        first = torch.as_tensor(tl[0])
+        if first.ndim > 1: return None   # (a mask: reading it is decoding it)
+        return torch.stack([torch.as_tensor(tl[i]).reshape(-1).float() for i in range(len(tl))])
+    except Exception: return None
 
 # %% ../nbs/10_gap.ipynb #8aae48aa
 def prechelt(train:list, # Honest train losses, one per epoch
@@ -244,7 +256,7 @@ _PHASE_KW = {k: v.default for k, v in inspect.signature(epoch_phase).parameters.
 class GapMonitor(Tidy, Callback):
     "Record an honest train loss, the train/valid gap and a phase each epoch; diagnose at the end"
     order,run_valid,_only_train_loop = Recorder.order+5,True,True  # after the Recorder logs, before trackers (60)
-    _stateattrs = ('_cache','_sub','_key','_best_state','_honest','_fitting')  # never pickled with an exported Learner
+    _stateattrs = ('_cache','_sub','_key','_best_state','_honest','_fitting','_labels')  # never pickled with an exported Learner
     def __init__(self,
         n_items:int|None=None, # Training items in the fixed honest subset (None: all, up to 1,024)
         seed:int=0, # Seed choosing the subset
@@ -275,7 +287,7 @@ class GapMonitor(Tidy, Callback):
 
     def _init_state(self):
         super()._init_state()
-        self._cache = self._sub = self._key = self._best_state = self._honest = None
+        self._cache = self._sub = self._key = self._best_state = self._honest = self._labels = None
         self._fitting = False   # between this fit's `before_fit` and its end: its best weights are the ones to load
 
     def _direction(self):
@@ -292,7 +304,8 @@ class GapMonitor(Tidy, Callback):
         return ['honest_loss', 'gap'] + [f'honest_{m}' for m in mets] + [f'gap_{m}' for m in mets]
 
     def before_fit(self):
-        "Check the data, fix the honest subset and add the gap columns to the Recorder"
+        "Refuse a second GapMonitor (`check_once`); check the data, fix the honest subset and add the gap columns to the Recorder"
+        check_once(self, kind=True)   # two would add the gap columns twice and compete to restore their best epochs
         self._fitting, self.schedule = False, None
         self.run = not (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds') or self.learn.lock.locked())
         if not self.run: return
@@ -305,6 +318,9 @@ class GapMonitor(Tidy, Callback):
         key = (id(dls), id(dls.train.dataset), len(dls.train.dataset), n, self.seed, self.cache_mb, _device(self.learn.model))
         # the subset and its batches are made afresh at every fit (cached within it): items or labels edited in place are read again
         self._sub, self._cache, self._key = honest_dl(dls, n, self.seed), None, key
+        # decoded items are keyed by the items' content: labels computed from an item by a function that reads state edited
+        # in place would be served stale, so the first pass of each fit checks its targets against the label pipeline's
+        self._labels = plain_labels(self._sub.dataset) if self._sub.decoded else None
         self.kind = data_kind(dls, self._sub)[0]   # from the honest subset: the training loader's random state is left alone
         self.idxs = self._sub.idxs
         names = list(rec.metric_names)
@@ -395,7 +411,7 @@ def _measure(self:GapMonitor):
     rnn = any(type(cb).__name__ == 'RNNCallback' for cb in learn.cbs)
     # a callback whose batches carry targets beyond the loss's (`AuxTasks`) takes them off, as it does for validation
     extra = [cb for cb in learn.cbs if callable(getattr(cb, 'split_targets', None))]
-    total, count = 0., 0
+    total, count, ys = 0., 0, []
     for m in mets: m.reset()
     try:
         with preserve_rng(), torch.no_grad(), eval_mode(model), (ac if ac is not None else contextlib.nullcontext()):
@@ -403,6 +419,7 @@ def _measure(self:GapMonitor):
             for b in self._batches():
                 i = ifnone(n_inp, 1 if len(b) == 1 else len(b)-1)
                 xb, yb = tuple(b[:i]), tuple(b[i:])
+                if self._labels is not None: ys.append(to_cpu(yb[0]).reshape(find_bs(yb), -1).float())
                 for cb in extra: yb = cb.split_targets(yb)
                 pred = model(*xb)
                 if rnn and is_listy(pred): pred = pred[0]  # what fastai's `RNNCallback.after_pred` keeps
@@ -414,6 +431,14 @@ def _measure(self:GapMonitor):
                 for m in mets: m.accumulate(view)
     finally:
         if hasattr(model, 'reset'): model.reset()
+    if self._labels is not None:
+        exp, self._labels = self._labels, None   # checked at the first pass of each fit
+        got = torch.cat(ys) if ys else None
+        if got is None or got.shape != exp.shape or not torch.equal(got, exp):
+            warn("GapMonitor: the honest subset's decoded targets differ from its dataset's labels (edited in place since "
+                 "they were decoded?): this fit reads the subset through fastai's pipeline")
+            self._sub, self._cache = honest_dl(self.learn.dls, len(self._sub.idxs), self.seed, decode=False), None
+            return self._measure()
     vals = [_num(m.value) for m in mets]
     for m in mets: m.reset()
     return _num(total/count), vals

@@ -38,7 +38,8 @@ class BadArg:
                 warnings.simplefilter('ignore'); self.call()
             got, ok = 'accepted', self.exc is None
         except Exception as e:
-            got = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+            lines = str(e).splitlines() or ['']   # fastai puts "Exception occured in `cb` when calling event `ev`:" first
+            got = f"{type(e).__name__}: {lines[1].strip() if len(lines) > 1 and lines[0].startswith('Exception occured in') else lines[0]}"
             ok = self.exc is not None and isinstance(e, self.exc) and self.match in str(e)
         return dict(callable=self.fn, argument=self.arg, value=repr(self.value), result=got, as_expected=ok)
 
@@ -63,6 +64,19 @@ def _mine(inp, targ): return (inp.argmax(1) == targ).float().mean()   # a metric
 
 def _no_valid(): d = get_dls('wine'); return DataLoaders(d.train, d.valid.new(d.valid_ds.iloc[:0]))
 
+def _twice(cb, learner_too:bool=True, other=None):
+    "Fit with `cb` on the Learner and again in `fit(cbs=)` (or twice in `fit(cbs=)`; or `other` in `fit(cbs=)`)"
+    learn = _learner([cb] if learner_too else [])
+    with quiet(learn): learn.fit(1, 1e-3, cbs=[ifnone(other, cb)] if learner_too else [cb, cb])
+
+def _near_valid(n:int=16)->list:
+    "The first `n` validation digits with one pixel moved by 1 (of 255): near-copies, not copies"
+    out = []
+    for k, (x, y) in enumerate(_small_digits().valid_ds.items[:n]):
+        x = x.copy(); r, c = divmod(k*5 % 64, 8); x[r, c] = x[r, c] + 1 if x[r, c] < 255 else 254
+        out.append((x, y))
+    return out
+
 def _issue26_args()->list:
     "Issue 26's cases: the trial cache, metric directions, pseudo-labels, auxiliary tasks, empty validation sets (the ladder command's are on its own page, 60_cli)"
     from fastai_remedies.trials import Trials, TrialCache
@@ -81,6 +95,13 @@ def _issue26_args()->list:
         B('AuxTasks', 'cbs', 'with MixUp', lambda: _fit(AuxTasks([1.]), MixUp()), match='`cbs` must not hold a mixing callback beside AuxTasks'),
         B('Learner.overfit_check', 'learn.dls.valid', '0 items', lambda: Learner(_no_valid(), nn.Linear(13, 3)).overfit_check(), match='`learn.dls.valid` must be a validation set with at least one item'),
         B('RemedyLadder', 'dls', 'an empty validation set', lambda: RemedyLadder(_no_valid()), match='`dls` must be DataLoaders with at least one validation item'),
+        B('MixUp', 'cbs', 'the same MixUp on the Learner and in fit(cbs=)', lambda: _twice(MixUp()), match="`cbs` must hold each callback once"),
+        B('CutMix', 'cbs', 'the same CutMix twice in fit(cbs=)', lambda: _twice(CutMix(), learner_too=False), match="`cbs` must hold each callback once"),
+        B('ManifoldMixup', 'cbs', 'the same ManifoldMixup on the Learner and in fit(cbs=)', lambda: _twice(ManifoldMixup()), match="`cbs` must hold each callback once"),
+        B('GapMonitor', 'cbs', 'the same GapMonitor on the Learner and in fit(cbs=)', lambda: _twice(GapMonitor()), match="`cbs` must hold each callback once"),
+        B('GapMonitor', 'cbs', 'a second GapMonitor in fit(cbs=)', lambda: _twice(GapMonitor(), other=GapMonitor()), match="`cbs` must hold one GapMonitor per fit"),
+        B('PseudoLabel', 'items', '16 validation images, one pixel moved by 1/255', lambda: _fit(PseudoLabel(_near_valid(), thresh=0.)), match='`items` must be unlabelled items that are not near-copies of validation items'),
+        B('RemedyLadder', 'unlabelled', '16 validation images, one pixel moved by 1/255', lambda: RemedyLadder(_small_digits(), epochs=1, lr=1e-2, unlabelled=[(x,) for x, y in _near_valid()]), match='`unlabelled` must be unlabelled items that are not near-copies of validation items'),
     ]
 
 

@@ -12,7 +12,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.callback.schedule import SchedCos, SchedLin, SchedExp, SchedNo, combine_scheds
 import copy as _copy
-from .core import check_arg, is_int, is_int_arg, Tidy
+from .core import check_arg, check_once, is_int, is_int_arg, Tidy
 from .pairing import Pairing
 from .fast import beta_draws, writable, PlainState
 
@@ -303,7 +303,8 @@ class MixCallback(Tidy, PlainState, Callback):
         return self._pct() < 1 - t
 
     def before_fit(self):
-        "Drop any state of an earlier fit and check no other mixing callback would mix the same batch"
+        "Refuse this object twice (`check_once`); drop any state of an earlier fit and check no other mixing callback would mix the same batch"
+        check_once(self)
         _heal_loss(self.learn)
         self._clear()
         others = [type(cb).__name__ for cb in self.learn.cbs if cb is not self and (isinstance(cb, MixCallback) or   # or fastai's own:

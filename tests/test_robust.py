@@ -399,3 +399,119 @@ def test_train_label_smoothing_ctrl_c_inside_its_evaluation_call(monkeypatch):
     with torch.no_grad(), pytest.raises(KeyboardInterrupt): lf(x, y)
     assert calls == [0.] and lf.func.eps == 0.1
     lf(x, y); assert calls == [0., 0.1]   # and training calls still smooth
+
+# Issue 26 §3: one callback object both on the Learner and in `fit(cbs=)` (or twice in either), and two GapMonitors, are
+# refused before the fit starts; the Learner is left exactly as before (callbacks in their order, their attributes on the
+# Learner, loss, model, weights, optimizer) and validates and trains after
+ONCE = dict(CALLBACKS, PseudoLabel=lambda: PseudoLabel(_digits().train_ds.items[:32], thresh=0., ramp=0.))
+FIFTEEN = pytest.mark.xfail(strict=True, reason='nbs/15_more_data (not this branch): PseudoLabel must be (Tidy, Callback) and call core.check_once')
+
+def _weights(learn): return [p.detach().clone() for p in learn.model.parameters()]
+
+def _refused_as_before(learn, cbs, match, attached):
+    "Fit with `cbs`: refused with `match` before any training, and the Learner exactly as before"
+    learn.create_opt()
+    with quiet(learn):
+        before, w = learner_state(learn), _weights(learn)
+        attrs = {cb.name: getattr(learn, cb.name) for cb in attached}
+        with pytest.raises(ValueError, match=match): learn.fit(1, 1e-3, cbs=cbs)
+        assert learner_state(learn) == before, _diff(before, learner_state(learn))
+        assert all(torch.equal(a, b) for a, b in zip(w, _weights(learn)))   # not one step taken
+        assert {n: getattr(learn, n, None) for n in attrs} == attrs and all(cb.learn is learn for cb in attached)
+        assert all(math.isfinite(v) for v in learn.validate())
+        learn.fit(1, 1e-3)   # the Learner's own callbacks train as before
+    assert all(math.isfinite(v) for v in learn.recorder.values[-1])
+
+@pytest.mark.parametrize('how', ['learner+fit', 'fit-twice'])
+@pytest.mark.parametrize('name', [pytest.param(k, marks=FIFTEEN) if k == 'PseudoLabel' else k for k in ONCE])
+def test_26_the_same_callback_twice_is_refused_before_the_fit(name, how):
+    cb = ONCE[name]()
+    extra = [RaiseAt(RuntimeError('trained'), 'before_batch', 0, 95)]   # a fit that reaches a batch fails otherwise
+    learn = _learner([cb] if how == 'learner+fit' else [])
+    cbs = [cb] + extra if how == 'learner+fit' else [cb, cb] + extra
+    _refused_as_before(learn, cbs, rf"`cbs` must hold each callback once.*; got 'the same {name} object 2 times'",
+                       [cb] if how == 'learner+fit' else [])
+    assert learn.cbs.filter(lambda c: c is cb) == ([cb] if how == 'learner+fit' else [])
+
+@pytest.mark.parametrize('mixer', list(MIXERS))
+def test_26_second_mixer_or_gap_monitor_in_the_fit_keeps_the_learners_own(mixer):
+    "Another object of the same kind: refused as before, and fastai's `remove_cb` no longer takes the Learner's attribute with it"
+    for make, match in ((MIXERS[mixer], '`cbs` must hold one input-mixing callback'),
+                        (lambda: GapMonitor(n_items=16), r"`cbs` must hold one GapMonitor.*; got '2 GapMonitor objects'")):
+        mine = make()
+        learn = _learner([mine])
+        _refused_as_before(learn, [make()], match, [mine])
+
+# Issue 26 §3: near-copies of validation images (one pixel moved by 1/255) are refused as pseudo-labelled items; what the
+# check does not catch (a copy shifted by one pixel) is stated, not guessed
+def _nudged(items, n=16, shift=False):
+    "The first `n` of `items` (8×8 uint8 digits and their labels): one pixel moved by 1 (of 255), or the image shifted one pixel"
+    out = []
+    for k, (x, y) in enumerate(items[:n]):
+        x = x.copy()
+        if shift: x = np.roll(x, 1, axis=1)
+        else: r, c = divmod(k*5 % 64, 8); x[r, c] = x[r, c] + 1 if x[r, c] < 255 else 254
+        out.append((x, y))
+    return out
+
+def test_26_near_copies_of_validation_images_are_refused():
+    dls = _digits()
+    unl, near = list(dls.train_ds.items[:48]), _nudged(dls.valid_ds.items)
+    assert all(not np.array_equal(a[0], b[0]) and np.abs(a[0].astype(int) - b[0]).sum() == 1 for a, b in zip(near, dls.valid_ds.items))
+    learn, control = _learner(), PseudoLabel(unl, thresh=0., ramp=0.)
+    with quiet(learn): learn.fit(1, 1e-3, cbs=control)   # the control: training items are accepted and trained on
+    assert control.n_items == 48 and math.isfinite(learn.recorder.values[-1][0])
+    _refused_as_before(learn, [PseudoLabel(unl + near, thresh=0., ramp=0.)],
+                       r'`items` must be unlabelled items that are not near-copies of validation items.*got '
+                       r"'16 of 64 unlabelled items within 0.05 \(RMS\) of validation items \(positions \[48, 49, 50, 51, 52\]\)'", [])
+    shifted = PseudoLabel(unl + _nudged(dls.valid_ds.items, shift=True), thresh=0., ramp=0.)
+    with quiet(learn): learn.fit(1, 1e-3, cbs=shifted)   # documented: a shifted copy is not a near-copy (RMS over pixels)
+    assert shifted.n_items == 64
+
+def test_26_remedy_ladder_refuses_near_copies_of_validation_images():
+    from fastai_remedies.ladder import RemedyLadder
+    dls = _digits()
+    near = [(x,) for x, y in _nudged(dls.valid_ds.items)]
+    with pytest.raises(ValueError, match=r"`unlabelled` must be unlabelled items that are not near-copies of validation items.*"
+                                         r"'16 of 21 unlabelled items within 0.05 \(RMS\) of validation items \(positions \[5, 6, 7, 8, 9\]\)'"):
+        RemedyLadder(dls, epochs=1, lr=1e-2, quiet=True, unlabelled=[(x,) for x, y in dls.train_ds.items[:5]] + near)
+
+# Issue 26 §3: GapMonitor's honest pass after labels were edited in place between fits — labels carried by the items (their
+# content key changes) and labels computed by a function reading an array edited in place (the decoded items' key cannot
+# see it: the first pass of each fit checks the targets against the label pipeline and reads the subset afresh)
+from fastai.data.core import Datasets
+from fastai.data.transforms import Categorize
+
+def _plain_honest_loss(learn):
+    "The honest train loss computed without GapMonitor: eval mode, fastai's own loader over every training item"
+    with quiet(learn): return learn.validate(dl=learn.dls.train.new(shuffle=False, drop_last=False))[0]
+
+def test_26_gap_monitor_reads_labels_edited_in_place():
+    d = sklearn.datasets.load_digits()
+    X, Y = torch.tensor(d.images[:80]/16., dtype=torch.float32), d.target[:80].copy()
+    def get_x(i): return X[i]
+    def get_y(i): return int(Y[i])
+    dsets = Datasets(list(range(80)), tfms=[[get_x], [get_y, Categorize()]], splits=[list(range(48)), list(range(48, 80))])
+    set_seed(0)
+    learn = Learner(dsets.dataloaders(bs=16, num_workers=0), mlp(64, 10, hidden=(32,), flatten=True), metrics=accuracy, cbs=GapMonitor())
+    with quiet(learn): learn.fit(1, 1e-2)
+    assert learn.gap_monitor._sub.decoded   # (the decoded path: what could be stale)
+    close = lambda a, b: abs(a - b) < 1e-5 * max(1, abs(b))
+    assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
+    Y[:48] = (Y[:48] + 3) % 10   # the labels, edited in place
+    with quiet(learn), pytest.warns(UserWarning, match="decoded targets differ from its dataset's labels"): learn.fit(1, 0.)
+    assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
+    # labels carried by the items themselves (the embedded digits): their content key changes, nothing to say
+    learn = _learner([GapMonitor()], dls=digits_dls(n_train=48, n_valid=32, bs=16))
+    with quiet(learn): learn.fit(1, 1e-2)
+    its = learn.dls.train_ds.items
+    for i in range(len(its)): its[i] = (its[i][0], (its[i][1] + 3) % 10)
+    with quiet(learn), warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning); learn.fit(1, 0.)
+    assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
+
+@pytest.mark.xfail(strict=True, reason='nbs/15_more_data (not this branch): AuxTasks must be (Tidy, Callback) and call core.check_once')
+def test_26_the_same_aux_tasks_twice_is_refused_before_the_fit():
+    learn = _aux_learner()
+    cb = learn.aux_tasks
+    _refused_as_before(learn, [cb], r"`cbs` must hold each callback once.*; got 'the same AuxTasks object 2 times'", [cb])
