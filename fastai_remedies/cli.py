@@ -47,8 +47,14 @@ def _parser():
     l.add_argument('--lr', type=float, default=None, help='maximum learning rate (default: from lr_find on the baseline)')
     l.add_argument('--seed', type=int, default=42, help='base of the training seeds: 1000*seed + i (default: 42)')
     l.add_argument('--split-seed', type=int, default=42, help='seed of the train/valid/test split (default: 42)')
-    l.add_argument('--seeds', type=int, default=3, help='training seeds per recipe, the same for all (default: 3)')
-    l.add_argument('--max-seeds', type=int, default=None, help='add seeds to borderline decisions up to this many (default: --seeds)')
+    l.add_argument('--seeds', type=int, default=2, help='training seeds every recipe starts with, the same for all (default: 2)')
+    l.add_argument('--max-seeds', type=int, default=None, help='race seeds to undecided candidates up to this many (default: --seeds + 2)')
+    l.add_argument('--race-confidence', type=float, default=0.9, help='a candidate that could still reach keep_tol is dropped early '
+                   'with at most 1 - this probability (default: 0.9)')
+    l.add_argument('--resplit', action=argparse.BooleanOptionalAction, default=True,
+                   help='every seed trains and validates on its own split of the training and validation items (default: --resplit)')
+    l.add_argument('--corrected', action='store_true', help="Nadeau & Bengio's corrected resampled t-test: a verdict about new "
+                   'data sets of this size, with wider intervals (default: about this data set, over its splits)')
     l.add_argument('--workers', type=int, default=None, help='trials at once, in worker processes (default: one per CPU core or GPU)')
     l.add_argument('--test', action=argparse.BooleanOptionalAction, default=True,
                    help='hold out a test split (digits: 400 images, tables: 20%%) and re-measure the final recipe on it (default: --test)')
@@ -209,7 +215,7 @@ def _ladder_for(data:str, seed:int, epochs:int, lr, rungs=RUNG_NAMES, split_seed
 def _positive(v, name, flag):
     if v is not None and not (isinstance(v, int) and v >= 1): raise ValueError(f"`{name}` ({flag}) must be a positive integer; got {v}")
 
-def _check_ladder_command(data, epochs, lr, seed, rungs, n_seeds, max_seeds, workers, split_seed, unlabelled)->list:
+def _check_ladder_command(data, epochs, lr, seed, rungs, n_seeds, max_seeds, workers, split_seed, unlabelled, race_confidence=0.9)->list:
     "`ladder_command`'s arguments checked, each error naming the flag; returns the rung names to run"
     if data not in LADDER_DATA: raise ValueError(f"`data` (--data) must be one of {', '.join(LADDER_DATA)}; got {data!r}")
     if not (isinstance(unlabelled, int) and unlabelled >= 0):
@@ -224,6 +230,8 @@ def _check_ladder_command(data, epochs, lr, seed, rungs, n_seeds, max_seeds, wor
     _positive(n_seeds, 'n_seeds', '--seeds'); _positive(workers, 'workers', '--workers')
     if max_seeds is not None and max_seeds < n_seeds:
         raise ValueError(f"`max_seeds` (--max-seeds) must be an integer >= --seeds ({n_seeds}); got {max_seeds}")
+    if not (isinstance(race_confidence, float) and 0 < race_confidence < 1):
+        raise ValueError(f"`race_confidence` (--race-confidence) must be a number in (0, 1); got {race_confidence!r}")
     if not (isinstance(split_seed, int) and not isinstance(split_seed, bool) and 0 <= split_seed < 2**32):
         raise ValueError(f"`split_seed` (--split-seed) must be an integer in [0, 2**32); got {split_seed!r}")
     return rungs
@@ -237,16 +245,19 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
                    lr:float|None=None, # Maximum learning rate (None: from lr_find)
                    quiet:bool=False, # Print nothing
                    rungs=None, # Names of the rungs to run (None: all of `fastai_remedies.rungs.RUNGS`)
-                   n_seeds:int=3, # Training seeds per recipe
-                   max_seeds:int|None=None, # Sequential mode: seeds for borderline decisions, up to this many
+                   n_seeds:int=2, # Training seeds every recipe starts with
+                   max_seeds:int|None=None, # Racing: seeds for undecided candidates, up to this many (None: n_seeds + 2)
                    workers:int|None=None, # Worker processes (None: one per CPU core or GPU)
                    test:bool=True, # Hold out a test split of the embedded data (not for pydoc)
                    cache_dir:str|None=None, # Trial cache folder (None: `out`/trials)
                    resume:bool=False, # Reuse cached trials (else only the trials this run trains are served; none is deleted)
                    split_seed:int=42, # Seed of the split
-                   unlabelled:int=0): # Digits only: images held out without their labels, for rung 1's pseudo-labels
+                   unlabelled:int=0, # Digits only: images held out without their labels, for rung 1's pseudo-labels
+                   race_confidence:float=0.9, # Racing: a candidate that could still reach keep_tol is dropped with at most 1 - this probability
+                   resplit:bool=True, # Every seed with its own split of the training and validation items (where the data allow it)
+                   corrected:bool=False): # Nadeau & Bengio's corrected resampled t-test (a verdict about new data sets; wider)
     "Run `RemedyLadder` on `data`; print the table and recommendation; write the report, the plot and the results to `out`"
-    rungs = _check_ladder_command(data, epochs, lr, seed, rungs, n_seeds, max_seeds, workers, split_seed, unlabelled)
+    rungs = _check_ladder_command(data, epochs, lr, seed, rungs, n_seeds, max_seeds, workers, split_seed, unlabelled, race_confidence)
     path = _writable_dir(out)
     cache = Path(cache_dir) if cache_dir is not None else path/'trials'
     import matplotlib; matplotlib.use('Agg')
@@ -256,7 +267,8 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
     n_old = len(list(cache.glob('trial-*.json')))
     if n_old and not resume and not quiet: print(f"not reusing the {n_old} cached trials in {cache} (--resume reuses them)")
     try: lad = _ladder_for(data, seed, epochs, lr, rungs, split_seed, test and data != 'pydoc', n_seeds=n_seeds, max_seeds=max_seeds,
-                           workers=workers, cache_dir=store, quiet=quiet or as_json, unlabelled=unlabelled)
+                           workers=workers, cache_dir=store, quiet=quiet or as_json, unlabelled=unlabelled,
+                           race_confidence=race_confidence, resplit=None if resplit else False, corrected=corrected)
     except ValueError as e: raise ValueError(str(e).replace('`n_unlabelled`', '`unlabelled` (--unlabelled)')) from None
     _clear_outputs(path, ('results.json', 'report.md', 'ladder_plot.png'))   # only now: every argument was checked
     with _ends_as_ctrl_c(): res = lad.run()   # Ctrl-C (or SIGTERM, SIGHUP) inside returns the rungs finished so far, marked `interrupted`
@@ -291,7 +303,8 @@ def main(argv:list|None=None):
             ladder_command(args.data, args.epochs, args.seed, args.out, args.json, args.lr, rungs=args.rungs,
                            n_seeds=args.seeds, max_seeds=args.max_seeds, workers=args.workers, test=args.test,
                            cache_dir=args.cache_dir, resume=args.resume, split_seed=args.split_seed,
-                           unlabelled=args.unlabelled)
+                           unlabelled=args.unlabelled, race_confidence=args.race_confidence, resplit=args.resplit,
+                           corrected=args.corrected)
     except ValueError as e: parser.exit(2, f"fastai-remedies {args.command}: error: {e}\n")
     except KeyboardInterrupt as e:   # Ctrl-C anywhere (imports, training, writing): one line, exit code 130
         kept, out, note = getattr(e, 'kept', []), getattr(e, 'out', None), getattr(e, 'note', '')

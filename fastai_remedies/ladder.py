@@ -22,7 +22,8 @@ from .arch import remedy_learner, regularize, TrainLabelSmoothing
 from .mix import MixUp, CutMix, CutMixUp
 from .manifold import ManifoldMixup
 from .pairing import CMixup
-from .more_data import PseudoLabel, row_hashes, check_unlabelled, ladder_note
+from .more_data import ladder_note
+from .pseudo import PseudoLabel, row_hashes, check_unlabelled
 from .trials import Trials, Trial, DataSpec, run_trial, recipe_key, check_test_split, summarize, seed_everything, t_interval, resplit_reason
 
 # %% auto #0
@@ -350,6 +351,7 @@ class RemedyLadder:
                  confidence:float=0.95, # Two-sided confidence of the intervals; the keep test is one-sided at (1-confidence)/2
                  race_confidence:float=0.9, # Racing: a candidate that could still reach `keep_tol` is dropped early with at most 1 - this probability
                  resplit:bool|None=None, # Seed i trains and validates on split i of the pooled items (None: unless the validation set is fixed, see `resplit_reason`)
+                 corrected:bool=False, # With resplit: Nadeau & Bengio's corrected t-test, for a verdict about new data sets of this size (wider intervals)
                  executor=None, # A `concurrent.futures.Executor` for the trials (None: a local process pool)
                  workers:int|None=None, # Workers of that pool (None: one per CPU core, or per GPU; 1: serially, here)
                  cache_dir=None, # Folder caching every trial's result: a stopped ladder, run again, retrains nothing that finished
@@ -390,7 +392,7 @@ class RemedyLadder:
         self._layers = {}   # recipe key -> `layer_counts` of its model: one Learner built per recipe
         # the trial engine: checks n_seeds, max_seeds, confidence, executor, workers and cache_dir
         self.trials = Trials(spec, self.recipe, n_seeds=n_seeds, max_seeds=max_seeds, seed=seed, keep_tol=keep_tol,
-                             confidence=confidence, race_confidence=race_confidence, resplit=self.resplit, executor=executor,
+                             confidence=confidence, race_confidence=race_confidence, resplit=self.resplit, corrected=corrected, executor=executor,
                              workers=workers, cache_dir=cache_dir, quiet=quiet)
 
     def _default_recipe(self, dls, unl_key:str)->RecipeFactory:
@@ -695,7 +697,7 @@ def code(self:LadderResult)->str:
     if st.smooth: body += ["from fastai_remedies.arch import TrainLabelSmoothing", "loss_func = TrainLabelSmoothing()"]
     cbs = []
     if st.pseudo is not None:
-        body += ["from fastai_remedies.more_data import PseudoLabel"]
+        body += ["from fastai_remedies.pseudo import PseudoLabel"]
         cbs.append(f"PseudoLabel(unlabelled{''.join(f', {k}={v!r}' for k, v in st.pseudo.items())})")
     if st.mix:
         for cls in [st.mix[0]] + [type(v) for v in st.mix[1].values() if type(v).__module__.startswith('fastai_remedies')]:

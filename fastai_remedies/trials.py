@@ -652,6 +652,7 @@ class Trials:
                  confidence:float=0.95, # Two-sided confidence of the intervals (the test is one-sided at (1-confidence)/2)
                  race_confidence:float=0.9, # Racing: a candidate that could still reach `keep_tol` is dropped with at most 1 - this probability
                  resplit:bool=False, # Seed i trains and validates on split i of the pooled training and validation items (`resplit`)
+                 corrected:bool=False, # With `resplit`: Nadeau & Bengio's corrected resampled t-test, for a verdict about new data sets (wider)
                  restore_best:bool=False, # Judge the best valid-loss epoch (restored) instead of the last one
                  executor=None, # A `concurrent.futures.Executor` (None: a local process pool, made when first needed)
                  workers:int|None=None, # Workers of that local pool (None: `default_workers()`; 1: serially, here)
@@ -677,14 +678,14 @@ class Trials:
         check_executor(executor)
         check_arg(callable(learner), 'learner', learner, 'a picklable function (dls, recipe) -> Learner')
         self.cache = cache_dir if isinstance(cache_dir, TrialCache) else TrialCache(cache_dir) if cache_dir is not None else None
-        store_attr('data,learner,epochs,lr,n_seeds,max_seeds,seed,keep_tol,confidence,race_confidence,resplit,restore_best,executor,workers,quiet')
+        store_attr('data,learner,epochs,lr,n_seeds,max_seeds,seed,keep_tol,confidence,race_confidence,resplit,corrected,restore_best,executor,workers,quiet')
         self._memo, self._pool = {}, None
         self.spent = dict(trainings=0, epochs=0, cached=0, seconds=0.)   # what `run` trained (or took from the disk cache)
 
     @property
     def overlap(self)->float:
-        "n_valid/n_train of a split when every seed has its own (the corrected resampled t-test's term), else 0"
-        if not self.resplit: return 0.
+        "n_valid/n_train of a split with `resplit` and `corrected` (the corrected resampled t-test's term), else 0"
+        if not (self.resplit and self.corrected): return 0.
         dls = self.data.load()
         return len(dls.valid_ds) / len(dls.train_ds)
 
