@@ -171,7 +171,7 @@ def _plan_items(dl, max_mb):
     new = len({k for k in keys if store is None or k not in store.rows})
     need = decode_memory_mb() + _nbytes(x)*new/2**20
     if new and need > max_mb:
-        _say(f"{what}: fastai's path is kept (its decoded items would bring this process's decoded data to {need:.0f} MB, "
+        _say(f"{what}: fastai's path is kept (its decoded items would bring this process's decoded data to {need:.3g} MB, "
               f"over max_mb={max_mb:g}: pass a larger `max_mb` to `decode_once`)"); return None
     if store is None: store = _STORES[key] = _Store(tfms)
     with preserve_rng():
@@ -239,7 +239,8 @@ def _reader(dl): return first(f for f in dl.after_batch.fs if isinstance(f, Read
 def _plan_table(dl, max_mb):
     "The rows of `dl`'s `TabularPandas` read once into tensors (one per element of a batch), or None (and why, said once)"
     to, rd = dl.dataset, _reader(dl)
-    what = f"decode_once: {type(dl).__name__} of {type(to).__name__} ({_split_name(getattr(to, 'split_idx', None))})"
+    split = getattr(to, 'split_idx', None)   # (a `TabularPandas`' subsets have none: the loader is named by its rows)
+    what = f"decode_once: {type(dl).__name__} of {type(to).__name__} ({_split_name(split) if split is not None else f'{len(to)} rows'})"
     if rd is None or not isinstance(to, TabularPandas) or dl.bs is None or len(to) == 0:
         _say(f"{what}: fastai's path is kept (its batches are not read by fastai's `ReadTabBatch`)"); return None
     try: h = pd.util.hash_pandas_object(to.items, index=False).to_numpy()
@@ -249,7 +250,7 @@ def _plan_table(dl, max_mb):
     if key not in _STORES:
         need = decode_memory_mb() + 8*len(to)*(len(to.cat_names) + len(to.cont_names) + len(to.y_names))/2**20
         if need > max_mb:
-            _say(f"{what}: fastai's path is kept (its decoded rows would bring this process's decoded data to {need:.0f} MB, "
+            _say(f"{what}: fastai's path is kept (its decoded rows would bring this process's decoded data to {need:.3g} MB, "
                   f"over max_mb={max_mb:g}: pass a larger `max_mb` to `decode_once`)"); return None
         with preserve_rng(): res = rd.reader(to)
         if not (isinstance(res, tuple) and all(isinstance(t, Tensor) and len(t) == len(to) for t in res)):
