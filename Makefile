@@ -71,6 +71,8 @@ bench: install
 	$(PYTHON) tests/bench_own_data.py
 	$(PYTHON) tests/bench_stability.py
 	OMP_NUM_THREADS=1 $(PYTHON) tests/bench_data.py
+	# issue 28: the PNG-folder ladder's wall time with decode_once vs fastai's path (~3 min), identical trial results
+	OMP_NUM_THREADS=1 $(PYTHON) tests/bench_decode_ladder.py
 
 # Everything only a GPU can show, on any CUDA machine: installs what is missing (make install), runs the whole test
 # matrix with CUDA required (fp16, bf16, channels_last columns), the notebooks' fast cells and the GPU benchmarks, each

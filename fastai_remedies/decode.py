@@ -84,6 +84,11 @@ def tfms_key(tfms)->tuple:
     except Exception: return ('id',) + tuple(id(t) for t in tfms)   # the store keeps them alive: an id is never reused
 
 # %% ../nbs/03_decode.ipynb #e50cea24
+def _sig(item):
+    "(shape, dtype) of each element of `item` when they all are tensors (read on plain tensors: a fastai subclass's attributes are slow), else None"
+    if not all(isinstance(x, Tensor) for x in item): return None
+    return tuple((t.shape, t.dtype) for t in (x.as_subclass(Tensor) for x in item))
+
 class _Store:
     "Decoded items under one transform key: a row per distinct item, stacked into one tensor per element when they can be"
     def __init__(self, refs): self.refs, self.rows, self.new, self.stacked, self.n_stacked, self.types = refs, {}, [], None, 0, None
@@ -95,10 +100,11 @@ class _Store:
         if self.types is None: self.types = tuple(type(x) for x in item)
         self.new.append(item)
     def stackable(self):
-        its = ([tuple(t[0] for t in self.stacked)] if self.stacked is not None else []) + self.new[:1]
-        if not its: return False
-        ok = lambda it: all(isinstance(x, Tensor) for x in it) and len(it) == len(its[0])
-        return all(ok(it) and all(a.shape == b.shape and a.dtype == b.dtype for a, b in zip(it, its[0])) for it in its + self.new)
+        "Whether every item is tensors of the same shapes and types as the first one's"
+        if self.stacked is not None: first = tuple((t.shape[1:], t.dtype) for t in self.stacked)
+        elif self.new: first = _sig(self.new[0])
+        else: return False
+        return first is not None and all(_sig(it) == first for it in self.new)
     def stack(self):
         "One tensor per element of the items (plain tensors; `types` are the items' own)"
         if self.new:
@@ -113,15 +119,30 @@ class _Store:
 # %% ../nbs/03_decode.ipynb #da76885f
 def _split_name(split): return {0: 'training', 1: 'validation'}.get(split, f'split {split}')
 
+_KEYS = {}   # ids of a `Datasets`' items -> (those items, their keys): files are looked at once per `decode_once` call
+
 def _ds_keys(ds):
     "Content keys of the items of a fastai `Datasets`, one per item (the items of every `TfmdLists` together)"
     tls = ds.tls
+    mk = (_GEN[0],) + tuple((id(tl.items), len(tl.items)) for tl in tls)
+    hit = _KEYS.get(mk)
+    if hit is not None and all(a is tl.items for a, tl in zip(hit[0], tls)): return hit[1]
+    if _KEYS and next(iter(_KEYS))[0] != _GEN[0]: _KEYS.clear()   # an older `decode_once` call's: looked at again
+    keys = _KEYS[mk] = ([tl.items for tl in tls], _items_keys(tls))
+    return keys[1]
+
+def _items_keys(tls):
+    "The keys of `_ds_keys`, looked at now"
     keys = items_keys(tls[0].items)
     for tl in tls[1:]:
         a, b = tl.items, tls[0].items
         if a is b or (not isinstance(a, pd.DataFrame) and len(a) == len(b) and all(x is y for x, y in zip(a, b))): continue
         keys = list(zip(keys, items_keys(a)))
     return keys
+
+def _by_split(tfms)->bool:
+    "Whether what `tfms` make of an item may depend on the split: one of them is for one split or looks at it (`before_call`)"
+    return any(getattr(t, 'split_idx', None) is not None or hasattr(t, 'before_call') for t in tfms)
 
 def _plan_items(dl, max_mb):
     "How `dl` serves its items decoded: (store, rows, suffix, types), or None (and why, said once)"
@@ -145,12 +166,12 @@ def _plan_items(dl, max_mb):
     if suffix: _say(f"{what}: item transform {type(suffix[0]).__name__} draws random numbers: items are kept decoded "
                     f"up to it; it and those after it run item by item at each pass, as in fastai")
     tfms = [f for tl in ds.tls for f in tl.tfms.fs] + prefix
-    key = (split, tfms_key(tfms))
+    key = (split if _by_split(tfms) else None, tfms_key(tfms))   # training and validation items share a store when they can
     store = _STORES.get(key)
     new = len({k for k in keys if store is None or k not in store.rows})
     need = decode_memory_mb() + _nbytes(x)*new/2**20
     if new and need > max_mb:
-        _say(f"{what}: fastai's path is kept (its decoded items would bring this process's decoded data to {need:.0f} MB, "
+        _say(f"{what}: fastai's path is kept (its decoded items would bring this process's decoded data to {need:.3g} MB, "
               f"over max_mb={max_mb:g}: pass a larger `max_mb` to `decode_once`)"); return None
     if store is None: store = _STORES[key] = _Store(tfms)
     with preserve_rng():
@@ -218,7 +239,8 @@ def _reader(dl): return first(f for f in dl.after_batch.fs if isinstance(f, Read
 def _plan_table(dl, max_mb):
     "The rows of `dl`'s `TabularPandas` read once into tensors (one per element of a batch), or None (and why, said once)"
     to, rd = dl.dataset, _reader(dl)
-    what = f"decode_once: {type(dl).__name__} of {type(to).__name__} ({_split_name(getattr(to, 'split_idx', None))})"
+    split = getattr(to, 'split_idx', None)   # (a `TabularPandas`' subsets have none: the loader is named by its rows)
+    what = f"decode_once: {type(dl).__name__} of {type(to).__name__} ({_split_name(split) if split is not None else f'{len(to)} rows'})"
     if rd is None or not isinstance(to, TabularPandas) or dl.bs is None or len(to) == 0:
         _say(f"{what}: fastai's path is kept (its batches are not read by fastai's `ReadTabBatch`)"); return None
     try: h = pd.util.hash_pandas_object(to.items, index=False).to_numpy()
@@ -228,7 +250,7 @@ def _plan_table(dl, max_mb):
     if key not in _STORES:
         need = decode_memory_mb() + 8*len(to)*(len(to.cat_names) + len(to.cont_names) + len(to.y_names))/2**20
         if need > max_mb:
-            _say(f"{what}: fastai's path is kept (its decoded rows would bring this process's decoded data to {need:.0f} MB, "
+            _say(f"{what}: fastai's path is kept (its decoded rows would bring this process's decoded data to {need:.3g} MB, "
                   f"over max_mb={max_mb:g}: pass a larger `max_mb` to `decode_once`)"); return None
         with preserve_rng(): res = rd.reader(to)
         if not (isinstance(res, tuple) and all(isinstance(t, Tensor) and len(t) == len(to) for t in res)):
