@@ -714,7 +714,8 @@ def code(self:LadderResult)->str:
     extra = [k for k, on in (('opt_func', fac.opt_func is not Adam), ('splitter', fac.splitter is not trainable_params),
                              ('callbacks', bool(fac.cbs)), (str(sorted(fac.learner_kw)), bool(fac.learner_kw))) if on]
     if extra: body.append(f"# (the ladder's Learners also had your {', '.join(extra)}: add them to the call above)")
-    body.append(f"seed_everything(dls, {self.seeds[0]})  # as the ladder's trials: training starts from the seed")
+    body.append(f"seed_everything(dls, {self.seeds[0]})  # as the ladder's trials: training starts from the seed" +
+                (" (they each trained on a split of their own; this trains on yours)" if lad.resplit else ""))
     call = (f"learn.fine_tune({self.final_epochs}, {self.final_lr!r}, {fac.freeze_epochs}, cbs=GapMonitor())" if fac.fit == 'fine_tune'
             else f"learn.fit_one_cycle({self.final_epochs}, {self.final_lr!r}, cbs=GapMonitor())")
     body.append(f"with torch_threads(1): {call}")

@@ -762,9 +762,9 @@ def summarize(results:list, # Results of one recipe over several seeds
 def _race(self:Trials, rows:list, alive:list, n:int, looks:int)->list:
     "After a look at `n` seeds: the candidates of `alive` that still need seeds; those that cannot reach `keep_tol` (or the leader) are dropped"
     from scipy.stats import t as student
-    d = {i: np.asarray(rows[i]['d']) for i in alive if np.isfinite(rows[i]['d']).all()}
-    for i in alive:
-        if i not in d: rows[i]['raced'] = f"dropped after {n} seeds: diverged"
+    d = {i: np.asarray(rows[i]['d']) for i in alive if np.isfinite(rows[i]['d']).all() and rows[i]['verdict'] != 'worse'}
+    for i in alive:   # diverged, or worse by its own interval (the keep test's): out, and not in the pooled spread
+        if i not in d: rows[i]['raced'] = f"dropped after {n} seeds: " + ('worse' if rows[i]['verdict'] == 'worse' else 'diverged')
     if n < 2 or not d: return [i for i in d if rows[i]['verdict'] != 'kept']
     df = sum(len(v) - 1 for v in d.values())   # the spread of the paired improvements, pooled over the rung's candidates
     s = math.sqrt(sum(((v - v.mean())**2).sum() for v in d.values()) / df)
