@@ -8,7 +8,7 @@ import hashlib, math
 from fastcore.all import *
 from fastai.basics import *
 from torch.nn import functional as F
-from .core import check_arg, is_int_arg, preserve_rng, eval_mode
+from .core import check_arg, is_int_arg, preserve_rng, eval_mode, Tidy, check_once
 
 # %% auto #0
 __all__ = ['row_hashes', 'near_duplicates', 'check_unlabelled', 'PseudoLabel']
@@ -76,7 +76,7 @@ def _probs(model, xb):
         out = model(*xb)
         return F.softmax((out[0] if is_listy(out) else out).float(), dim=-1)
 
-class PseudoLabel(Callback):
+class PseudoLabel(Tidy, Callback):
     "Train on a teacher's confident predictions for unlabelled items, beside the labelled batches"
     order, run_valid = 60, False
     def __init__(self,
@@ -112,6 +112,7 @@ class PseudoLabel(Callback):
 @patch
 def before_fit(self:PseudoLabel):
     "Build the unlabelled batches, refuse any that is a validation or holdout item, fix a separate teacher's predictions"
+    check_once(self)   # the same object on the Learner and in `fit(cbs=)`: refused before anything runs
     self.run = not (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds'))
     if not self.run: return
     dls, n_inp = self.learn.dls, getattr(self.learn.dls, 'n_inp', 1)

@@ -404,7 +404,6 @@ def test_train_label_smoothing_ctrl_c_inside_its_evaluation_call(monkeypatch):
 # refused before the fit starts; the Learner is left exactly as before (callbacks in their order, their attributes on the
 # Learner, loss, model, weights, optimizer) and validates and trains after
 ONCE = dict(CALLBACKS, PseudoLabel=lambda: PseudoLabel(_digits().train_ds.items[:32], thresh=0., ramp=0.))
-FIFTEEN = pytest.mark.xfail(strict=True, reason='nbs/15_more_data (not this branch): PseudoLabel must be (Tidy, Callback) and call core.check_once')
 
 def _weights(learn): return [p.detach().clone() for p in learn.model.parameters()]
 
@@ -423,7 +422,7 @@ def _refused_as_before(learn, cbs, match, attached):
     assert all(math.isfinite(v) for v in learn.recorder.values[-1])
 
 @pytest.mark.parametrize('how', ['learner+fit', 'fit-twice'])
-@pytest.mark.parametrize('name', [pytest.param(k, marks=FIFTEEN) if k == 'PseudoLabel' else k for k in ONCE])
+@pytest.mark.parametrize('name', list(ONCE))
 def test_26_the_same_callback_twice_is_refused_before_the_fit(name, how):
     cb = ONCE[name]()
     extra = [RaiseAt(RuntimeError('trained'), 'before_batch', 0, 95)]   # a fit that reaches a batch fails otherwise
@@ -510,7 +509,6 @@ def test_26_gap_monitor_reads_labels_edited_in_place():
         warnings.simplefilter('error', UserWarning); learn.fit(1, 0.)
     assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
 
-@pytest.mark.xfail(strict=True, reason='nbs/15_more_data (not this branch): AuxTasks must be (Tidy, Callback) and call core.check_once')
 def test_26_the_same_aux_tasks_twice_is_refused_before_the_fit():
     learn = _aux_learner()
     cb = learn.aux_tasks
