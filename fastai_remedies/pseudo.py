@@ -53,14 +53,15 @@ def near_duplicates(items, # Batches (or a `DataLoader`) of the items to check
                     chunk:int=2048)->list: # Items compared at once (memory: chunk² distances)
     "Positions of `items` whose root-mean-square difference from their nearest `held` item, over every input value as the model sees it, is at most `near`"
     d, proj = None, None
-    def view(batches):   # every item in the reduced view (a `NEAR_DIMS`-value projection; the values themselves when fewer)
+    def view(batches):   # every item of `d` values in the reduced view (a `NEAR_DIMS`-value projection; the values themselves when fewer), and its position
         nonlocal d, proj
-        rows = []
+        rows, pos, k = [], [], 0
         for r in _rows(batches, n_inp):
             if d is None: d = r.shape[1]; proj = _projection(d)
-            if r.shape[1] == d: rows.append(r if proj is None else r @ proj)
-        return torch.cat(rows) if rows else torch.zeros(0, 0)
-    b, a = view(held), view(items)
+            if r.shape[1] == d: rows.append(r if proj is None else r @ proj); pos += range(k, k + len(r))
+            k += len(r)   # items of another size (e.g. text of another length) cannot be copies: skipped, positions kept
+        return (torch.cat(rows) if rows else torch.zeros(0, 0)), pos
+    (b, pb), (a, pa) = view(held), view(items)
     if not len(a) or not len(b): return []
     lim = near*math.sqrt(d)   # the largest distance of a copy
     # candidates: within NEAR_SLACK × lim in the reduced view (plus the rounding of `cdist`), each then confirmed on all the values
@@ -69,15 +70,13 @@ def near_duplicates(items, # Batches (or a `DataLoader`) of the items to check
     for i in range(0, len(a), chunk):
         for j in range(0, len(b), chunk):
             ii, jj = torch.nonzero(torch.cdist(a[i:i+chunk], b[j:j+chunk]) <= (lim if proj is None else NEAR_SLACK*lim) + tol, as_tuple=True)
-            pairs += zip((ii + i).tolist(), (jj + j).tolist())
+            pairs += zip((pa[p] for p in (ii + i).tolist()), (pb[p] for p in (jj + j).tolist()))
     if not pairs: return []
     want_a, want_b = {i for i, _ in pairs}, {j for _, j in pairs}
     def pick(batches, want):   # the full vectors of the positions in `want`
         out, k = {}, 0
         for r in _rows(batches, n_inp):
-            if r.shape[1] != d: continue
-            for p in range(len(r)):
-                if k + p in want: out[k + p] = r[p]
+            if r.shape[1] == d: out.update({k + p: r[p] for p in range(len(r)) if k + p in want})
             k += len(r)
         return out
     va, vb = pick(items, want_a), pick(held, want_b)
