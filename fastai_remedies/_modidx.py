@@ -942,6 +942,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                            'fastai_remedies/pseudo.py'),
                                         'fastai_remedies.pseudo._flat': ('pseudo.html#_flat', 'fastai_remedies/pseudo.py'),
                                         'fastai_remedies.pseudo._probs': ('pseudo.html#_probs', 'fastai_remedies/pseudo.py'),
+                                        'fastai_remedies.pseudo._projection': ('pseudo.html#_projection', 'fastai_remedies/pseudo.py'),
+                                        'fastai_remedies.pseudo._rows': ('pseudo.html#_rows', 'fastai_remedies/pseudo.py'),
                                         'fastai_remedies.pseudo.check_unlabelled': ( 'pseudo.html#check_unlabelled',
                                                                                      'fastai_remedies/pseudo.py'),
                                         'fastai_remedies.pseudo.near_duplicates': ( 'pseudo.html#near_duplicates',

@@ -10,7 +10,7 @@ from fastai.basics import *
 from fastai.tabular.core import TabularPandas, ReadTabBatch
 from fastai.tabular.data import TabularDataLoaders
 from torch.nn import functional as F
-from .core import check_arg, is_int_arg
+from .core import check_arg, is_int_arg, Tidy, check_once
 
 # %% auto #0
 __all__ = ['AuxModel', 'aux_loss', 'AuxTasks', 'AuxLoss', 'ReadTabAux', 'tabular_aux_dls']
@@ -47,7 +47,7 @@ def aux_loss(out:Tensor, # An auxiliary head's output
     if targ.is_floating_point(): return F.mse_loss(out.float(), targ.float().view(out.shape))
     return F.cross_entropy(out.float(), targ.long().view(-1))
 
-class AuxTasks(Callback):
+class AuxTasks(Tidy, Callback):
     "Take the auxiliary targets off each batch and add their weighted losses to the training loss"
     order, run_valid = -5, True   # before any callback that reads the batch's targets
     def __init__(self,
@@ -81,7 +81,8 @@ class AuxTasks(Callback):
         return self.task_losses
 
     def before_fit(self):
-        "Refuse a mixing callback: it would mix the inputs and the main target but never the auxiliary targets"
+        "Refuse the same object given twice (`core.check_once`), and a mixing callback: it would mix the inputs and the main target but never the auxiliary targets"
+        check_once(self)
         mix = [type(cb).__name__ for cb in self.learn.cbs if any(k.__name__ in ('MixCallback', 'MixHandler') for k in type(cb).__mro__)]
         if mix: raise ValueError(f"`cbs` must not hold a mixing callback beside AuxTasks; got {mix}: the auxiliary targets "
                                  "would be left unmixed while the inputs are mixed (train the auxiliary tasks without mixing)")

@@ -100,6 +100,8 @@ def _issue26_args()->list:
         B('ManifoldMixup', 'cbs', 'the same ManifoldMixup on the Learner and in fit(cbs=)', lambda: _twice(ManifoldMixup()), match="`cbs` must hold each callback once"),
         B('GapMonitor', 'cbs', 'the same GapMonitor on the Learner and in fit(cbs=)', lambda: _twice(GapMonitor()), match="`cbs` must hold each callback once"),
         B('GapMonitor', 'cbs', 'a second GapMonitor in fit(cbs=)', lambda: _twice(GapMonitor(), other=GapMonitor()), match="`cbs` must hold one GapMonitor per fit"),
+        B('PseudoLabel', 'cbs', 'the same PseudoLabel on the Learner and in fit(cbs=)', lambda: _twice(PseudoLabel(_small_digits().train_ds.items[:32], thresh=0.)), match="`cbs` must hold each callback once"),
+        B('AuxTasks', 'cbs', 'the same AuxTasks twice in fit(cbs=)', lambda: _twice(AuxTasks([1.]), learner_too=False), match="`cbs` must hold each callback once"),
         B('PseudoLabel', 'items', '16 validation images, one pixel moved by 1/255', lambda: _fit(PseudoLabel(_near_valid(), thresh=0.)), match='`items` must be unlabelled items that are not near-copies of validation items'),
         B('RemedyLadder', 'unlabelled', '16 validation images, one pixel moved by 1/255', lambda: RemedyLadder(_small_digits(), epochs=1, lr=1e-2, unlabelled=[(x,) for x, y in _near_valid()]), match='`unlabelled` must be unlabelled items that are not near-copies of validation items'),
     ]

@@ -8,10 +8,10 @@ import hashlib, math
 from fastcore.all import *
 from fastai.basics import *
 from torch.nn import functional as F
-from .core import check_arg, is_int_arg, preserve_rng, eval_mode
+from .core import check_arg, is_int_arg, preserve_rng, eval_mode, Tidy, check_once
 
 # %% auto #0
-__all__ = ['row_hashes', 'near_duplicates', 'check_unlabelled', 'PseudoLabel']
+__all__ = ['NEAR_DIMS', 'NEAR_SLACK', 'row_hashes', 'near_duplicates', 'check_unlabelled', 'PseudoLabel']
 
 # %% ../nbs/16_pseudo.ipynb #a4a2e18e
 def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elements are the inputs
@@ -27,14 +27,24 @@ def row_hashes(batches, # Batches (or a `DataLoader`) whose first `n_inp` elemen
                 out.append(h.digest())
     return out
 
-def _flat(batches, n_inp:int=1)->Tensor:
-    "Each item's inputs as one float vector, as the model sees them (after normalisation; categorical codes as numbers)"
-    rows = []
+def _rows(batches, n_inp:int=1):
+    "Each batch's items as float vectors on the CPU, one row each: their inputs as the model sees them (after normalisation; categorical codes as numbers)"
     with preserve_rng():
         for b in batches:
             xs = [to_cpu(x) for x in tuplify(b)[:n_inp]]
-            rows.append(torch.cat([x.reshape(len(x), -1).float() for x in xs], 1))
+            yield torch.cat([x.reshape(len(x), -1).float() for x in xs], 1)
+
+def _flat(batches, n_inp:int=1)->Tensor:
+    "All the items of `batches` as one float matrix, one row each (`_rows`)"
+    rows = list(_rows(batches, n_inp))
     return torch.cat(rows) if rows else torch.zeros(0, 0)
+
+NEAR_DIMS, NEAR_SLACK = 128, 1.75   # the reduced view's size; a pair is a candidate within NEAR_SLACK × the threshold there
+
+def _projection(d:int, k:int=NEAR_DIMS)->Tensor|None:
+    "A fixed random projection of `d` values to `k` (Gaussian, seed 0, scaled to keep lengths on average); None when `d <= k`"
+    if d <= k: return None
+    return torch.randn(d, k, generator=torch.Generator().manual_seed(0)) / math.sqrt(k)
 
 def near_duplicates(items, # Batches (or a `DataLoader`) of the items to check
                     held, # Batches (or a `DataLoader`) of the items they must not copy (validation, test)
@@ -42,13 +52,35 @@ def near_duplicates(items, # Batches (or a `DataLoader`) of the items to check
                     near:float=0.05, # Largest RMS difference per input value that still counts as a copy
                     chunk:int=2048)->list: # Items compared at once (memory: chunk² distances)
     "Positions of `items` whose root-mean-square difference from their nearest `held` item, over every input value as the model sees it, is at most `near`"
-    a, b = _flat(items, n_inp), _flat(held, n_inp)
-    if not len(a) or not len(b) or a.shape[1] != b.shape[1]: return []
-    out = []
+    d, proj = None, None
+    def view(batches):   # every item of `d` values in the reduced view (a `NEAR_DIMS`-value projection; the values themselves when fewer), and its position
+        nonlocal d, proj
+        rows, pos, k = [], [], 0
+        for r in _rows(batches, n_inp):
+            if d is None: d = r.shape[1]; proj = _projection(d)
+            if r.shape[1] == d: rows.append(r if proj is None else r @ proj); pos += range(k, k + len(r))
+            k += len(r)   # items of another size (e.g. text of another length) cannot be copies: skipped, positions kept
+        return (torch.cat(rows) if rows else torch.zeros(0, 0)), pos
+    (b, pb), (a, pa) = view(held), view(items)
+    if not len(a) or not len(b): return []
+    lim = near*math.sqrt(d)   # the largest distance of a copy
+    # candidates: within NEAR_SLACK × lim in the reduced view (plus the rounding of `cdist`), each then confirmed on all the values
+    tol = 1e-3*float(max(a.norm(dim=1).max(), b.norm(dim=1).max()))
+    pairs = []
     for i in range(0, len(a), chunk):
-        m = torch.stack([torch.cdist(a[i:i+chunk], b[j:j+chunk]).min(1).values for j in range(0, len(b), chunk)]).min(0).values
-        out += (torch.nonzero(m / math.sqrt(a.shape[1]) <= near).flatten() + i).tolist()
-    return out
+        for j in range(0, len(b), chunk):
+            ii, jj = torch.nonzero(torch.cdist(a[i:i+chunk], b[j:j+chunk]) <= (lim if proj is None else NEAR_SLACK*lim) + tol, as_tuple=True)
+            pairs += zip((pa[p] for p in (ii + i).tolist()), (pb[p] for p in (jj + j).tolist()))
+    if not pairs: return []
+    want_a, want_b = {i for i, _ in pairs}, {j for _, j in pairs}
+    def pick(batches, want):   # the full vectors of the positions in `want`
+        out, k = {}, 0
+        for r in _rows(batches, n_inp):
+            if r.shape[1] == d: out.update({k + p: r[p] for p in range(len(r)) if k + p in want})
+            k += len(r)
+        return out
+    va, vb = pick(items, want_a), pick(held, want_b)
+    return sorted({i for i, j in pairs if float((va[i] - vb[j]).norm()) <= lim})
 
 def check_unlabelled(hashes:list, # `row_hashes` of the unlabelled items
                      held, # [(name, DataLoader)] of items that must never be pseudo-labelled (validation, test)
@@ -76,7 +108,7 @@ def _probs(model, xb):
         out = model(*xb)
         return F.softmax((out[0] if is_listy(out) else out).float(), dim=-1)
 
-class PseudoLabel(Callback):
+class PseudoLabel(Tidy, Callback):
     "Train on a teacher's confident predictions for unlabelled items, beside the labelled batches"
     order, run_valid = 60, False
     def __init__(self,
@@ -112,6 +144,7 @@ class PseudoLabel(Callback):
 @patch
 def before_fit(self:PseudoLabel):
     "Build the unlabelled batches, refuse any that is a validation or holdout item, fix a separate teacher's predictions"
+    check_once(self)   # the same object on the Learner and in `fit(cbs=)`: refused before anything runs
     self.run = not (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds'))
     if not self.run: return
     dls, n_inp = self.learn.dls, getattr(self.learn.dls, 'n_inp', 1)

@@ -404,7 +404,6 @@ def test_train_label_smoothing_ctrl_c_inside_its_evaluation_call(monkeypatch):
 # refused before the fit starts; the Learner is left exactly as before (callbacks in their order, their attributes on the
 # Learner, loss, model, weights, optimizer) and validates and trains after
 ONCE = dict(CALLBACKS, PseudoLabel=lambda: PseudoLabel(_digits().train_ds.items[:32], thresh=0., ramp=0.))
-FIFTEEN = pytest.mark.xfail(strict=True, reason='nbs/15_more_data (not this branch): PseudoLabel must be (Tidy, Callback) and call core.check_once')
 
 def _weights(learn): return [p.detach().clone() for p in learn.model.parameters()]
 
@@ -423,7 +422,7 @@ def _refused_as_before(learn, cbs, match, attached):
     assert all(math.isfinite(v) for v in learn.recorder.values[-1])
 
 @pytest.mark.parametrize('how', ['learner+fit', 'fit-twice'])
-@pytest.mark.parametrize('name', [pytest.param(k, marks=FIFTEEN) if k == 'PseudoLabel' else k for k in ONCE])
+@pytest.mark.parametrize('name', list(ONCE))
 def test_26_the_same_callback_twice_is_refused_before_the_fit(name, how):
     cb = ONCE[name]()
     extra = [RaiseAt(RuntimeError('trained'), 'before_batch', 0, 95)]   # a fit that reaches a batch fails otherwise
@@ -476,6 +475,29 @@ def test_26_remedy_ladder_refuses_near_copies_of_validation_images():
                                          r"'16 of 21 unlabelled items within 0.05 \(RMS\) of validation items \(positions \[5, 6, 7, 8, 9\]\)'"):
         RemedyLadder(dls, epochs=1, lr=1e-2, quiet=True, unlabelled=[(x,) for x, y in dls.train_ds.items[:5]] + near)
 
+def _brute_near(items, held, near=0.05):
+    "The check before its reduced view: every item against every held one on all the values (the reference)"
+    from fastai_remedies.pseudo import _flat
+    a, b = _flat(items), _flat(held)
+    return torch.nonzero(torch.cdist(a, b).min(1).values / math.sqrt(a.shape[1]) <= near).flatten().tolist()
+
+@pytest.mark.parametrize('d', [30, 64, 3*32*32, 3*64*64])
+def test_26_near_copies_reduced_view_refuses_the_same_items(d):
+    """Above `NEAR_DIMS` values the search compares a random projection first: the items refused are the brute force's, at RMS
+    differences either side of the threshold, for a difference spread over all values or packed in a few, in several batches"""
+    from fastai_remedies.pseudo import near_duplicates, NEAR_DIMS
+    g = torch.Generator().manual_seed(d)
+    b, a = torch.randn(300, d, generator=g), torch.randn(1200, d, generator=g)*0.3   # unrelated items, some of them close
+    rms = [0., 1e-3, 0.02, 0.04, 0.048, 0.0495, 0.0505, 0.052, 0.06, 0.075, 0.09, 0.2]
+    for k, r in enumerate(rms):
+        spread = torch.randn(d, generator=g)
+        packed = torch.zeros(d); packed[torch.randperm(d, generator=g)[:3]] = torch.randn(3, generator=g)
+        a[2*k], a[2*k + 1] = (b[k] + v/v.norm()*r*math.sqrt(d) if r else b[k].clone() for v in (spread, packed))
+    a[100:110] = b[100:110]*1.07   # near-copies scaled a little (RMS ~0.07: not copies)
+    got = near_duplicates([(a[i:i+256],) for i in range(0, len(a), 256)], [(b[:100],), (b[100:],)])
+    assert got == _brute_near([(a,)], [(b,)]) == [i for i in range(2*len(rms)) if rms[i//2] <= 0.05]
+    assert (d > NEAR_DIMS) == (d >= 3072)
+
 # Issue 26 §3: GapMonitor's honest pass after labels were edited in place between fits — labels carried by the items (their
 # content key changes) and labels computed by a function reading an array edited in place (the decoded items' key cannot
 # see it: the first pass of each fit checks the targets against the label pipeline and reads the subset afresh)
@@ -510,7 +532,6 @@ def test_26_gap_monitor_reads_labels_edited_in_place():
         warnings.simplefilter('error', UserWarning); learn.fit(1, 0.)
     assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
 
-@pytest.mark.xfail(strict=True, reason='nbs/15_more_data (not this branch): AuxTasks must be (Tidy, Callback) and call core.check_once')
 def test_26_the_same_aux_tasks_twice_is_refused_before_the_fit():
     learn = _aux_learner()
     cb = learn.aux_tasks
