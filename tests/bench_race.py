@@ -7,7 +7,7 @@ with --seed s --split-seed s (the split moved too) twice, in this one process an
 It prints each run's final recipe, trainings, training time as a multiple of one baseline training, and at the end per
 dataset: how often the final recipe is the modal one (target >= 4/5), how often raced and fixed agree, and the cost ratio.
 
-    python tests/bench_race.py [--modes raced fixed] [--seeds 0 1 2 3 4] [--epochs 20] [--workers N] [dataset ...]
+    python tests/bench_race.py [dataset ...] [--modes raced fixed] [--seeds 0 1 2 3 4] [--epochs 20] [--workers N]
 
 `--folder` instead: a user-style image folder (the 1,797 digits as PNG files by class folder, `ImageDataLoaders.from_folder`
 with 20% valid, a SimpleCNN, 10 epochs, lr 1e-2): raced and fixed, each with 1 and 2 workers (wall time).
