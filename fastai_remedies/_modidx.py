@@ -1006,6 +1006,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                    'fastai_remedies/trials.py'),
                                         'fastai_remedies.trials.Trials.executor_for': ( 'trials.html#trials.executor_for',
                                                                                         'fastai_remedies/trials.py'),
+                                        'fastai_remedies.trials.Trials.looks': ('trials.html#trials.looks', 'fastai_remedies/trials.py'),
                                         'fastai_remedies.trials.Trials.losses': ('trials.html#trials.losses', 'fastai_remedies/trials.py'),
                                         'fastai_remedies.trials.Trials.overlap': ( 'trials.html#trials.overlap',
                                                                                    'fastai_remedies/trials.py'),

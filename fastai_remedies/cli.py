@@ -48,7 +48,7 @@ def _parser():
     l.add_argument('--seed', type=int, default=42, help='base of the training seeds: 1000*seed + i (default: 42)')
     l.add_argument('--split-seed', type=int, default=42, help='seed of the train/valid/test split (default: 42)')
     l.add_argument('--seeds', type=int, default=2, help='training seeds every recipe starts with, the same for all (default: 2)')
-    l.add_argument('--max-seeds', type=int, default=None, help='race seeds to undecided candidates up to this many (default: --seeds + 2)')
+    l.add_argument('--max-seeds', type=int, default=None, help='race seeds to undecided candidates, --seeds at a time, up to this many (default: 3 x --seeds)')
     l.add_argument('--race-confidence', type=float, default=0.9, help='a candidate that could still reach keep_tol is dropped early '
                    'with at most 1 - this probability (default: 0.9)')
     l.add_argument('--resplit', action=argparse.BooleanOptionalAction, default=True,
@@ -246,7 +246,7 @@ def ladder_command(data:str='digits', # Embedded dataset: digits, breast_cancer,
                    quiet:bool=False, # Print nothing
                    rungs=None, # Names of the rungs to run (None: all of `fastai_remedies.rungs.RUNGS`)
                    n_seeds:int=2, # Training seeds every recipe starts with
-                   max_seeds:int|None=None, # Racing: seeds for undecided candidates, up to this many (None: n_seeds + 2)
+                   max_seeds:int|None=None, # Racing: seeds for undecided candidates, up to this many (None: 3*n_seeds)
                    workers:int|None=None, # Worker processes (None: one per CPU core or GPU)
                    test:bool=True, # Hold out a test split of the embedded data (not for pydoc)
                    cache_dir:str|None=None, # Trial cache folder (None: `out`/trials)

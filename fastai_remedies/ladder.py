@@ -347,7 +347,7 @@ class RemedyLadder:
                  cbs=None, # Extra callbacks, put on every trial's Learner (e.g. `RNNCallback` for a text model)
                  quiet:bool=False, # No progress bars
                  n_seeds:int=2, # Training seeds every recipe starts with, the same for every recipe (paired comparisons)
-                 max_seeds:int|None=None, # Racing: seeds added to undecided candidates, up to this many (None: n_seeds + 2)
+                 max_seeds:int|None=None, # Racing: seeds added to undecided candidates, n_seeds at a time, up to this many (None: 3*n_seeds)
                  confidence:float=0.95, # Two-sided confidence of the intervals; the keep test is one-sided at (1-confidence)/2
                  race_confidence:float=0.9, # Racing: a candidate that could still reach `keep_tol` is dropped early with at most 1 - this probability
                  resplit:bool|None=None, # Seed i trains and validates on split i of the pooled items (None: unless the validation set is fixed, see `resplit_reason`)
@@ -374,7 +374,7 @@ class RemedyLadder:
         self.resplit = not why if resplit is None else resplit
         self.split_note = '' if self.resplit else why or 'resplit=False'
         isint = lambda v: isinstance(v, int) and not isinstance(v, bool)
-        if max_seeds is None and isint(n_seeds): max_seeds = n_seeds + 2
+        if max_seeds is None and isint(n_seeds): max_seeds = 3 * n_seeds
         store_attr('dls,spec,model,loss_func,metrics,lr,seed,smaller,keep_tol,quiet,overfit_check')
         self.candidates = {k: [dict(ch) for ch in v] for k, v in ifnone(candidates, {}).items()}
         self.rungs = [r for r in RUNG_NAMES if r in ([rungs] if isinstance(rungs, str) else rungs)]

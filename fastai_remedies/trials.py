@@ -683,6 +683,11 @@ class Trials:
         self.spent = dict(trainings=0, epochs=0, cached=0, seconds=0.)   # what `run` trained (or took from the disk cache)
 
     @property
+    def looks(self)->int:
+        "How many times racing looks: at `n_seeds`, then every `n_seeds` more, and at `max_seeds`"
+        return 1 + math.ceil((self.max_seeds - self.n_seeds) / self.n_seeds)
+
+    @property
     def overlap(self)->float:
         "n_valid/n_train of a split with `resplit` and `corrected` (the corrected resampled t-test's term), else 0"
         if not (self.resplit and self.corrected): return 0.
@@ -789,7 +794,7 @@ def compare(self:Trials,
            )->list: # One dict per candidate: verdict, reason, paired stats, per-recipe summaries, results
     "Judge each candidate against `incumbent`, paired by seed (and split), racing seeds to the close calls; at most one (the best, confirmed) is 'kept'"
     labels = ifnone(labels, [recipe_name(c) for c in candidates])
-    looks, pre = self.max_seeds - self.n_seeds + 1, f"{name} " if name else ''
+    looks, pre = self.looks, f"{name} " if name else ''
     rows = [dict(recipe=c, label=l, raced='') for c, l in zip(candidates, labels)]
     if not rows: return rows
     alive, n = list(range(len(rows))), self.n_seeds
@@ -801,7 +806,7 @@ def compare(self:Trials,
             rows[i].update(results=r, incumbent=res[0], d=(inc - cand) / (np.abs(np.concatenate([inc, cand])).mean() + 1e-12),
                            **paired_verdict(inc, cand, self.keep_tol, self.confidence, looks, self.overlap))
         if n >= self.max_seeds: break
-        alive, n = self._race(rows, alive, n, looks), n + 1
+        alive, n = self._race(rows, alive, n, looks), min(n + self.n_seeds, self.max_seeds)   # as many seeds again
     best = max(range(len(rows)), key=lambda i: rows[i]['mean'] if math.isfinite(rows[i]['mean']) else -math.inf)
     b = rows[best]
     for i, r in enumerate(rows):

@@ -2,7 +2,7 @@
 
 For each dataset and s = 0..4 (20 epochs, the CLI's defaults: embedded data with a held-out test split), the ladder runs
 with --seed s --split-seed s (the split moved too) twice, in this one process and one run:
-  raced:  the default — 2 seeds to start, raced up to 4, every seed with its own split (`resplit`)
+  raced:  the default — 2 seeds to start, raced 2 at a time up to 6, every seed with its own split (`resplit`)
   fixed:  the ladder before — 3 seeds for every recipe, one split (n_seeds=3, max_seeds=3, resplit=False)
 It prints each run's final recipe, trainings, training time as a multiple of one baseline training, and at the end per
 dataset: how often the final recipe is the modal one (target >= 4/5), how often raced and fixed agree, and the cost ratio.
@@ -18,7 +18,7 @@ warnings.filterwarnings('ignore')
 import matplotlib; matplotlib.use('Agg')
 from fastai_remedies.cli import _ladder_for
 
-MODES = {'raced': dict(n_seeds=2, max_seeds=4, resplit=None), 'fixed': dict(n_seeds=3, max_seeds=3, resplit=False)}
+MODES = {'raced': dict(n_seeds=2, max_seeds=6, resplit=None), 'fixed': dict(n_seeds=3, max_seeds=3, resplit=False)}
 
 def one(data, s, mode, epochs, workers):
     t = time.perf_counter()
