@@ -14,7 +14,7 @@ import copy as _copy
 from .core import check_arg, preserve_rng, copy_model, document_params
 from .lr import suggest_lr
 from .data import baseline_learner, DecodedDatasets
-from .gap import GapMonitor, data_kind
+from .gap import GapMonitor, data_kind, valid_view
 from .overfit import OverfitCheck  # and `Learner.overfit_check`, which rung 0 runs
 from .awd import awd_encoder, awd_lm_learner, set_awd_dropouts
 from .rungs import RUNGS, RUNG_NAMES, rung, batchnorm_layers, dropout_layers
@@ -85,8 +85,8 @@ def _model_key(m)->str:
     for k, v in m.state_dict().items(): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return f"{type(m).__name__}#{h.hexdigest()[:12]}"
 
-def _check_unlabelled(dls, items, tdl=None)->str:
-    "Check unlabelled items (items, not empty, no validation or test item among them); their number and hash, for trial caches"
+def _check_unlabelled(dls, items, tdl=None, pooled:bool=False)->str:
+    "Check unlabelled items (items, not empty, no validation or test item among them, nor a training item when `pooled`: with a split per seed every item validates in some split); their number and hash, for trial caches"
     check_arg(not isinstance(items, DataLoader), 'unlabelled', type(items).__name__,
               'items as `dls.test_dl` takes them (they travel to the worker processes; a DataLoader would carry its dataset)')
     check_arg(not hasattr(items, '__len__') or len(items) > 0, 'unlabelled', f'{len(items)} items', 'at least one unlabelled item')
@@ -95,7 +95,10 @@ def _check_unlabelled(dls, items, tdl=None)->str:
         except Exception as e: raise ValueError(f"`unlabelled` must be items that `dls.test_dl` takes; it failed: {e}") from e
         n_inp = getattr(dls, 'n_inp', 1)
         mine = row_hashes(dl.new(shuffle=False, drop_last=False), n_inp)
-    check_unlabelled(mine, [('validation', d) for d in dls.loaders[1:]] + ([('test', tdl)] if tdl is not None else []), n_inp,
+    held = [('validation', d) for d in dls.loaders[1:]] + ([('test', tdl)] if tdl is not None else [])
+    if pooled: held.append(('training (each validates in another seed\'s split; `resplit=False` keeps one split)',
+                            dls.valid.new(valid_view(dls.train_ds, range(len(dls.train_ds))))))
+    check_unlabelled(mine, held, n_inp,
                      param='unlabelled', items=dl.new(shuffle=False, drop_last=False))
     return f"{len(mine)} items #{hashlib.sha256(b''.join(mine)).hexdigest()[:12]}"
 
@@ -384,7 +387,7 @@ class RemedyLadder:
         self.kind, self.regression = data_kind(dls)
         check_arg(unlabelled is None or not self.regression, 'unlabelled', f'{type(unlabelled).__name__} for regression targets',
                   'None: pseudo-labels need a classifier')
-        self.unlabelled, unl_key = unlabelled, (_check_unlabelled(dls, unlabelled, tdl) if unlabelled is not None else '')
+        self.unlabelled, unl_key = unlabelled, (_check_unlabelled(dls, unlabelled, tdl, self.resplit) if unlabelled is not None else '')
         self.recipe = recipe if recipe is not None else self._default_recipe(dls, unl_key)
         if recipe is not None: self.recipe.unlabelled, self.recipe.unlabelled_key = unlabelled, unl_key
         base = self.recipe.build(dls, Step())   # the baseline's own loss and metrics (a default learner's)
