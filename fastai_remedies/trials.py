@@ -312,7 +312,7 @@ def _redraw(tr, va, idx, split_idx):
     "The pooled items of datasets `tr` and `va` at `idx`, with split `split_idx`'s transforms (no new setup)"
     from fastai.tabular.core import TabularPandas
     if isinstance(tr, TabularPandas):
-        res = tr.new(_take(pd.concat([tr.items, va.items]), idx)); res.split_idx = split_idx
+        res = tr.new(_take(_pool(tr.items, va.items), idx)); res.split_idx = split_idx
         return res
     tls = [a._new(_take(_pool(a.items, b.items), idx), split_idx=split_idx) for a, b in zip(tr.tls, va.tls)]
     dec = getattr(tr, 'decoded', None)
