@@ -72,6 +72,7 @@ bench: install
 	$(PYTHON) tests/bench_stability.py
 	$(PYTHON) tests/bench_race.py
 	$(PYTHON) tests/bench_race.py --folder
+	$(PYTHON) tests/bench_halving.py
 	OMP_NUM_THREADS=1 $(PYTHON) tests/bench_data.py
 	# issue 28: the PNG-folder ladder's wall time with decode_once vs fastai's path (~3 min), identical trial results
 	OMP_NUM_THREADS=1 $(PYTHON) tests/bench_decode_ladder.py
