@@ -580,6 +580,10 @@ def run(self:RemedyLadder)->LadderResult:
                                                    f"{c['hi']:+.1%}] ({c['verdict']})" if c else '']))
                     res.add(name, change, r['results'], kept=r['kept'], verdict=r, reason=r['reason'], note=note)
                     if r['kept']: step, res.final_results, res.final_epochs, res.final_lr = new, r['results'], ep, lr
+            if self.has_test and res.kept:   # the test verdict: the baseline and the final recipe on the same seeds, 3 at least
+                seeds = tr.seeds(max(3, len(res.final_results)))   # (trials already run are served, not trained again)
+                res.base_results = tr.run([Step()], seeds, self.epochs[ref], lrs[ref], [f"rung 0 {ref} (test)"])[0]
+                res.final_results = tr.run([step], seeds, res.final_epochs, res.final_lr, ["final recipe (test)"])[0]
     except KeyboardInterrupt: res.interrupted = True
     finally: tr.close()
     res.final = step
@@ -592,13 +596,14 @@ def _pm(m, h, fmt='.4f'): return f"{m:{fmt}} ± {h:{fmt}}" if math.isfinite(h) e
 
 @patch
 def finish(self:LadderResult):
-    "The final recipe's summary over the first seeds; with a test set, its test figures and the paired test difference to the baseline"
+    "The final recipe's summary over its seeds; with a test set, its test figures and the paired test difference to the baseline"
     tr = self.ladder.trials
     if self.final_results is None: return
-    self.best = summarize(self.final_results[:tr.n_seeds], tr.confidence)
+    n = min(len(self.final_results), len(self.base_results))   # `run` measured both on the same seeds (3 at least when kept)
+    base, fin = self.base_results[:n], self.final_results[:n]   # the same seeds, in the same order
+    self.best = summarize(fin, tr.confidence)
     if not self.ladder.has_test: return
     self.test = {k: self.best[k] for k in ('test_loss', 'test_loss_pm', 'test_metric', 'test_metric_pm')}
-    base, fin = self.base_results[:tr.n_seeds], self.final_results[:tr.n_seeds]   # the same seeds, in the same order
     m, h = t_interval([f['test_loss'] - b['test_loss'] for f, b in zip(fin, base)], tr.confidence)
     bs = summarize(base, tr.confidence)
     self.test.update(baseline_test_loss=bs['test_loss'], baseline_test_loss_pm=bs['test_loss_pm'], baseline_test_metric=bs['test_metric'],
@@ -656,9 +661,10 @@ def recommendation(self:LadderResult)->str:
     more = [r for r in self.rows if r['name'] == 'more_data']
     if more: lines.append(f"Rung 1 (more data): {more[0]['note']}.")
     if self.kept:
+        same = summarize(self.base_results[:fin['n']], tr.confidence)
         lines.append(f"Kept: {'; '.join(self.kept)}. The final recipe ({self.final.describe()}) reaches valid loss "
-                     f"{_pm(fin['valid_loss'], fin['valid_loss_pm'])} ({fin['valid_loss']/base['valid_loss']-1:+.0%} vs the "
-                     f"baseline), honest gap {_pm(fin['gap'], fin['gap_pm'])}, {m} {_pm(fin['metric'], fin['metric_pm'])}.")
+                     f"{_pm(fin['valid_loss'], fin['valid_loss_pm'])} ({fin['valid_loss']/same['valid_loss']-1:+.0%} vs the "
+                     f"baseline on the same {fin['n']} seeds), honest gap {_pm(fin['gap'], fin['gap_pm'])}, {m} {_pm(fin['metric'], fin['metric_pm'])}.")
     else: lines.append("No candidate beat the baseline beyond the seeds' noise: the baseline stays; try more epochs per "
                        "rung, more seeds, or more data (rung 1).")
     if self.test is not None: lines.append(_test_sentence(self))
