@@ -236,6 +236,17 @@ class ReadTabDecoded(ReadTabBatch):
 
 def _reader(dl): return first(f for f in dl.after_batch.fs if isinstance(f, ReadTabDecoded))
 
+_HASHES = {}   # (decode_once call, id of a table's rows) -> (those rows, their hash): a table is hashed once per call
+
+def _table_hash(items):
+    "pandas' hash of the rows of `items`, once per `decode_once` call (the loaders made from one loader share its rows)"
+    mk = (_GEN[0], id(items))
+    hit = _HASHES.get(mk)
+    if hit is not None and hit[0] is items: return hit[1]
+    if _HASHES and next(iter(_HASHES))[0] != _GEN[0]: _HASHES.clear()   # an older call's: looked at again
+    h = _HASHES[mk] = (items, pd.util.hash_pandas_object(items, index=False).to_numpy())
+    return h[1]
+
 def _plan_table(dl, max_mb):
     "The rows of `dl`'s `TabularPandas` read once into tensors (one per element of a batch), or None (and why, said once)"
     to, rd = dl.dataset, _reader(dl)
@@ -243,7 +254,7 @@ def _plan_table(dl, max_mb):
     what = f"decode_once: {type(dl).__name__} of {type(to).__name__} ({_split_name(split) if split is not None else f'{len(to)} rows'})"
     if rd is None or not isinstance(to, TabularPandas) or dl.bs is None or len(to) == 0:
         _say(f"{what}: fastai's path is kept (its batches are not read by fastai's `ReadTabBatch`)"); return None
-    try: h = pd.util.hash_pandas_object(to.items, index=False).to_numpy()
+    try: h = _table_hash(to.items)
     except TypeError as e: _say(f"{what}: fastai's path is kept (its rows cannot be hashed: {e!r})"); return None
     cols = (tuple(to.items.columns), tuple(map(str, to.items.dtypes)), tuple(to.cat_names), tuple(to.cont_names), tuple(to.y_names))
     key = ('table', hashlib.blake2b(h.tobytes() + pickle.dumps(cols), digest_size=16).hexdigest(), tfms_key([rd.reader]))
@@ -259,17 +270,28 @@ def _plan_table(dl, max_mb):
     return _STORES[key]
 
 # %% ../nbs/03_decode.ipynb #e1925098
+def _take_rows(t, r, typ):
+    "Rows `r` of `t` as a `typ`, in `t`'s memory layout: a table read by pandas is column-major, as fastai's own batches are"
+    t = t.t().index_select(1, r).t() if t.ndim == 2 and t.stride(0) == 1 else t.index_select(0, r)
+    return t if typ is Tensor else t.as_subclass(typ)
+
 class _DecodeRows(_Decoded):
     "Mixin for a `TabDataLoader`: the rows of its `TabularPandas` read once per process (by content), batches as fastai makes them"
     def _plan(self, max_mb): return _plan_table(self, max_mb)
+    def sample(self):
+        "fastai's `sample` (this worker's share of the epoch's indices), as one array rather than index by index"
+        if self._decoded() is None: return super().sample()
+        idxs = np.asarray(self._DataLoader__idxs, dtype=np.int64)
+        if self.num_workers > 1: idxs = idxs[np.arange(len(idxs))//(self.bs or 1) % self.num_workers == self.offs]
+        return idxs
     def create_batches(self, samps):
         st = self._decoded()
         if st is None: yield from super().create_batches(samps); return
-        rows = torch.as_tensor(list(samps), dtype=torch.long)
+        rows = torch.as_tensor(samps if isinstance(samps, np.ndarray) else list(samps), dtype=torch.long)
         if self.drop_last: rows = rows[:len(rows)//self.bs*self.bs]
         dev = self.dataset.device
         for r in rows.split(self.bs):
-            b = tuple(t[r].as_subclass(typ) for t, typ in zip(st.stacked, st.types))
+            b = tuple(_take_rows(t, r, typ) for t, typ in zip(st.stacked, st.types))
             yield b if dev is None else to_device(b, dev)
 
 class DecodedTabDL(_DecodeRows, TabDataLoader):
