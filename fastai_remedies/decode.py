@@ -14,9 +14,9 @@ from fastai.text.data import SortedDL
 from .core import check_arg, is_num_arg, preserve_rng
 
 # %% auto #0
-__all__ = ['DECODE_MAX_MB', 'DecodeFallback', 'decode_memory_mb', 'item_key', 'items_keys', 'tfms_key', 'DecodedTfmdDL',
-           'DecodedSortedDL', 'ReadTabDecoded', 'DecodedTabDL', 'DecodedTabWeightedDL', 'fastai_pipeline', 'decode_dl',
-           'decode_once']
+__all__ = ['DECODE_MAX_MB', 'DecodeFallback', 'decoded_here', 'decode_memory_mb', 'item_key', 'items_keys', 'tfms_key',
+           'DecodedTfmdDL', 'DecodedSortedDL', 'ReadTabDecoded', 'DecodedTabDL', 'DecodedTabWeightedDL',
+           'fastai_pipeline', 'decode_dl', 'decode_once']
 
 # %% ../nbs/03_decode.ipynb #ca467d1b
 DECODE_MAX_MB = 2048.
@@ -33,6 +33,7 @@ def _say(msg):
 
 _GEN = [0]      # bumped by each `decode_once` call: items on disk are looked at again
 _STORES = {}    # transform key -> _Store: every decoded item of this process, by content
+_BY_PID = {}    # process id -> items (or table rows) that process decoded itself
 
 def _rng_state():
     np_st = np.random.get_state()
@@ -47,6 +48,12 @@ def _nbytes(o):
     if isinstance(o, (tuple, list)): return sum(_nbytes(x) for x in o)
     if hasattr(o, 'tobytes') and hasattr(o, 'size') and hasattr(o, 'getbands'): return o.size[0]*o.size[1]*len(o.getbands())  # PIL
     return sys.getsizeof(o)
+
+def decoded_here()->int:
+    "Items (and table rows) this process decoded itself: not those inherited from the process it was forked from"
+    return _BY_PID.get(os.getpid(), 0)
+
+def _count(n): _BY_PID[os.getpid()] = _BY_PID.get(os.getpid(), 0) + n
 
 def decode_memory_mb()->float:
     "Megabytes of decoded items this process keeps (every `decode_once` loader together)"
@@ -77,11 +84,12 @@ def items_keys(items)->list:
 # %% ../nbs/03_decode.ipynb #5d978b07
 _VOLATILE = {'do', 'pcts', 'orig_sz', 'tl', 'cp_size', 'k', 'mat'}   # what a transform's `before_call` sets at each call
 
-def tfms_key(tfms)->tuple:
-    "A content key of transforms: type and state (without the per-call state of random transforms), or their ids"
-    state = [(type(t).__module__, type(t).__qualname__, {k: v for k, v in vars(t).items() if k not in _VOLATILE}) for t in tfms]
-    try: return ('h', hashlib.blake2b(pickle.dumps(state), digest_size=16).hexdigest())
-    except Exception: return ('id',) + tuple(id(t) for t in tfms)   # the store keeps them alive: an id is never reused
+def tfms_key(tfms, skip=())->tuple:
+    "A content key of transforms: type and state (without the per-call state of random transforms, nor `skip`), or their ids"
+    from fastai_remedies.trials import content_key   # (which imports this module) the same key in every process: not pickle's bytes, which change with a copy
+    state = [(type(t).__module__, type(t).__qualname__, {k: v for k, v in vars(t).items() if k not in _VOLATILE and k not in skip}) for t in tfms]
+    k = content_key(state)
+    return ('h', k) if k is not None else ('id',) + tuple(id(t) for t in tfms)   # the store keeps them alive: an id is never reused
 
 # %% ../nbs/03_decode.ipynb #e50cea24
 def _sig(item):
@@ -96,7 +104,7 @@ class _Store:
     @property
     def nbytes(self): return _nbytes(self.new) + (0 if self.stacked is None else _nbytes(self.stacked))
     def add(self, key, item):
-        self.rows[key] = len(self)
+        self.rows[key] = len(self); _count(1)
         if self.types is None: self.types = tuple(type(x) for x in item)
         self.new.append(item)
     def stackable(self):
@@ -256,8 +264,9 @@ def _plan_table(dl, max_mb):
         _say(f"{what}: fastai's path is kept (its batches are not read by fastai's `ReadTabBatch`)"); return None
     try: h = _table_hash(to.items)
     except TypeError as e: _say(f"{what}: fastai's path is kept (its rows cannot be hashed: {e!r})"); return None
-    cols = (tuple(to.items.columns), tuple(map(str, to.items.dtypes)), tuple(to.cat_names), tuple(to.cont_names), tuple(to.y_names))
-    key = ('table', hashlib.blake2b(h.tobytes() + pickle.dumps(cols), digest_size=16).hexdigest(), tfms_key([rd.reader]))
+    cols = (tuple(to.items.columns), tuple(map(str, to.items.dtypes)), tuple(to.cat_names), tuple(to.cont_names), tuple(to.y_names), str(to.device))
+    key = ('table', hashlib.blake2b(h.tobytes() + repr(cols).encode(), digest_size=16).hexdigest(),
+           tfms_key([rd.reader], skip=('to',)))   # (its table's rows are keyed above: not hashed twice)
     if key not in _STORES:
         need = decode_memory_mb() + 8*len(to)*(len(to.cat_names) + len(to.cont_names) + len(to.y_names))/2**20
         if need > max_mb:
@@ -266,7 +275,7 @@ def _plan_table(dl, max_mb):
         with preserve_rng(): res = rd.reader(to)
         if not (isinstance(res, tuple) and all(isinstance(t, Tensor) and len(t) == len(to) for t in res)):
             _say(f"{what}: fastai's path is kept (its reader does not give one row per item)"); return None
-        st = _STORES[key] = _Store([rd.reader]); st.stacked, st.n_stacked, st.types = res, len(to), tuple(type(t) for t in res)
+        _count(len(to)); st = _STORES[key] = _Store([rd.reader]); st.stacked, st.n_stacked, st.types = res, len(to), tuple(type(t) for t in res)
     return _STORES[key]
 
 # %% ../nbs/03_decode.ipynb #e1925098

@@ -486,6 +486,21 @@ def check_executor(executor):
               'None (a local process pool) or a concurrent.futures.Executor, e.g. a Dask client.get_executor()', TypeError)
     return executor
 
+def _decode_before_fork(ex, trials):
+    """Decode the data of `trials` here when `ex` is a forked pool whose workers have not started: they inherit the decoded
+    items (copy-on-write: no copy, no decoding in a worker), the fastest and leanest way measured (`tests/bench_decode_share.py`)"""
+    ctx = getattr(ex, '_mp_context', None)
+    if ctx is None or ctx.get_start_method() != 'fork' or getattr(ex, '_processes', None): return
+    seen = set()
+    for t in trials:
+        k = (id(t.data), t.seed if t.resplit else None)
+        if k in seen: continue
+        seen.add(k)
+        dls = t.data.load()
+        if t.resplit: dls = resplit(dls, t.seed)
+        for dl in decode_once(dls).loaders:
+            if hasattr(dl, '_decoded'): dl._decoded()
+
 def run_trials(trials:list, # `Trial`s
                executor=None, # A `concurrent.futures.Executor` (None: a `local_pool`, closed at the end)
                cache=None, # A `TrialCache` (None: no disk cache)
@@ -519,6 +534,7 @@ def run_trials(trials:list, # `Trial`s
         if isinstance(ex, SerialExecutor):   # one at a time, so that each result is cached before the next starts
             for i in todo: finish(i, run_trial(trials[i]))
         else:
+            _decode_before_fork(ex, [trials[i] for i in todo])
             futs = {ex.submit(run_trial, trials[i]): i for i in todo}
             try:
                 for f in cf.as_completed(futs): finish(futs[f], f.result())
