@@ -16,7 +16,7 @@ from .core import check_arg, is_num_arg, preserve_rng
 # %% auto #0
 __all__ = ['DECODE_MAX_MB', 'DecodeFallback', 'decoded_here', 'decode_memory_mb', 'item_key', 'items_keys', 'tfms_key',
            'DecodedTfmdDL', 'DecodedSortedDL', 'ReadTabDecoded', 'DecodedTabDL', 'DecodedTabWeightedDL',
-           'fastai_pipeline', 'decode_dl', 'decode_once']
+           'fastai_pipeline', 'decode_dl', 'decode_once', 'shared_stores', 'adopt_stores']
 
 # %% ../nbs/03_decode.ipynb #ca467d1b
 DECODE_MAX_MB = 2048.
@@ -354,3 +354,16 @@ def decode_once(dls:DataLoaders, # A user's `DataLoaders` (e.g. `ImageDataLoader
     for k, v in dls.__dict__.items():
         if k not in res.__dict__: setattr(res, k, v)   # e.g. `test_items`
     return res
+
+def shared_stores()->dict:
+    "This process's decoded items that are stacked tensors, moved to shared memory: what a spawned worker is sent (`adopt_stores`)"
+    out = {}
+    for k, s in _STORES.items():
+        if s.stacked is not None and not s.new:   # (items kept one by one would take a file descriptor each)
+            for t in s.stacked: t.share_memory_()
+            out[k] = s
+    return out
+
+def adopt_stores(stores:dict):
+    "Serve the decoded items of `shared_stores()` (sent from another process) in this one, under the same content keys"
+    for k, s in stores.items(): _STORES.setdefault(k, s)
