@@ -321,6 +321,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'fastai_remedies.decode._Store.stackable': ( 'decode.html#_store.stackable',
                                                                                      'fastai_remedies/decode.py'),
                                         'fastai_remedies.decode._by_split': ('decode.html#_by_split', 'fastai_remedies/decode.py'),
+                                        'fastai_remedies.decode._canon': ('decode.html#_canon', 'fastai_remedies/decode.py'),
                                         'fastai_remedies.decode._count': ('decode.html#_count', 'fastai_remedies/decode.py'),
                                         'fastai_remedies.decode._ds_keys': ('decode.html#_ds_keys', 'fastai_remedies/decode.py'),
                                         'fastai_remedies.decode._items_keys': ('decode.html#_items_keys', 'fastai_remedies/decode.py'),
