@@ -76,6 +76,8 @@ bench: install
 	OMP_NUM_THREADS=1 $(PYTHON) tests/bench_data.py
 	# issue 28: the PNG-folder ladder's wall time with decode_once vs fastai's path (~3 min), identical trial results
 	OMP_NUM_THREADS=1 $(PYTHON) tests/bench_decode_ladder.py
+	# issue 28: the decoded items into a trial's worker: fork, the worker's own decoding, torch shared memory, a memory-mapped file (~1 min)
+	OMP_NUM_THREADS=1 $(PYTHON) tests/bench_decode_share.py
 
 # Everything only a GPU can show, on any CUDA machine: installs what is missing (make install), runs the whole test
 # matrix with CUDA required (fp16, bf16, channels_last columns), the notebooks' fast cells and the GPU benchmarks, each

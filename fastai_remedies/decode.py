@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_decode.ipynb #97b85154
 from __future__ import annotations
-import contextlib, copy as _copy, hashlib, os, pickle, random, sys, warnings
+import contextlib, copy as _copy, functools, hashlib, os, pickle, random, sys, types, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.all import *
@@ -14,9 +14,9 @@ from fastai.text.data import SortedDL
 from .core import check_arg, is_num_arg, preserve_rng
 
 # %% auto #0
-__all__ = ['DECODE_MAX_MB', 'DecodeFallback', 'decode_memory_mb', 'item_key', 'items_keys', 'tfms_key', 'DecodedTfmdDL',
-           'DecodedSortedDL', 'ReadTabDecoded', 'DecodedTabDL', 'DecodedTabWeightedDL', 'fastai_pipeline', 'decode_dl',
-           'decode_once']
+__all__ = ['DECODE_MAX_MB', 'DecodeFallback', 'decoded_here', 'decode_memory_mb', 'item_key', 'items_keys', 'tfms_key',
+           'DecodedTfmdDL', 'DecodedSortedDL', 'ReadTabDecoded', 'DecodedTabDL', 'DecodedTabWeightedDL',
+           'fastai_pipeline', 'decode_dl', 'decode_once', 'shared_stores', 'adopt_stores']
 
 # %% ../nbs/03_decode.ipynb #ca467d1b
 DECODE_MAX_MB = 2048.
@@ -33,6 +33,7 @@ def _say(msg):
 
 _GEN = [0]      # bumped by each `decode_once` call: items on disk are looked at again
 _STORES = {}    # transform key -> _Store: every decoded item of this process, by content
+_BY_PID = {}    # process id -> items (or table rows) that process decoded itself
 
 def _rng_state():
     np_st = np.random.get_state()
@@ -47,6 +48,12 @@ def _nbytes(o):
     if isinstance(o, (tuple, list)): return sum(_nbytes(x) for x in o)
     if hasattr(o, 'tobytes') and hasattr(o, 'size') and hasattr(o, 'getbands'): return o.size[0]*o.size[1]*len(o.getbands())  # PIL
     return sys.getsizeof(o)
+
+def decoded_here()->int:
+    "Items (and table rows) this process decoded itself: not those inherited from the process it was forked from"
+    return _BY_PID.get(os.getpid(), 0)
+
+def _count(n): _BY_PID[os.getpid()] = _BY_PID.get(os.getpid(), 0) + n
 
 def decode_memory_mb()->float:
     "Megabytes of decoded items this process keeps (every `decode_once` loader together)"
@@ -77,10 +84,36 @@ def items_keys(items)->list:
 # %% ../nbs/03_decode.ipynb #5d978b07
 _VOLATILE = {'do', 'pcts', 'orig_sz', 'tl', 'cp_size', 'k', 'mat'}   # what a transform's `before_call` sets at each call
 
-def tfms_key(tfms)->tuple:
-    "A content key of transforms: type and state (without the per-call state of random transforms), or their ids"
-    state = [(type(t).__module__, type(t).__qualname__, {k: v for k, v in vars(t).items() if k not in _VOLATILE}) for t in tfms]
-    try: return ('h', hashlib.blake2b(pickle.dumps(state), digest_size=16).hexdigest())
+_PLAIN = (type(None), bool, int, float, complex, str, bytes)
+
+def _canon(o, seen):
+    """`o` as nested tuples of plain values, the same for a copy of `o` in another process (pickle's bytes are not: they follow
+    which objects are shared); shared or cyclic references by position; raises on what has no such form (a lambda, say)"""
+    if isinstance(o, _PLAIN): return o
+    if id(o) in seen: return ('ref', seen[id(o)][0])
+    seen[id(o)] = (len(seen), o)   # (kept alive: an id is not reused during the walk)
+    if isinstance(o, (Tensor, np.ndarray)): return item_key(o)
+    if isinstance(o, (pd.DataFrame, pd.Series, pd.Index)): return ('pd', type(o).__name__, tuple(map(str, getattr(o, 'columns', ()))), item_key(pd.util.hash_pandas_object(o).to_numpy()))
+    if isinstance(o, (np.generic, torch.dtype, torch.device, slice, range, Path, types.UnionType, types.GenericAlias)) or type(o).__module__ == 'typing':
+        return (type(o).__name__, repr(o))   # (annotations too: `Path | str`)
+    if isinstance(o, dict): return ('dict',) + tuple(sorted(((_canon(k, seen), _canon(v, seen)) for k, v in o.items()), key=repr))
+    if isinstance(o, (list, tuple, L)): return (type(o).__name__,) + tuple(_canon(v, seen) for v in o)
+    if isinstance(o, (set, frozenset)): return ('set',) + tuple(sorted(map(repr, (_canon(v, seen) for v in o))))
+    if isinstance(o, functools.partial): return ('partial', _canon(o.func, seen), _canon(o.args, seen), _canon(o.keywords, seen))
+    if isinstance(o, types.MethodType): return ('method', _canon(o.__func__, seen), _canon(o.__self__, seen))
+    if isinstance(o, (type, types.FunctionType, types.BuiltinFunctionType)):
+        q = getattr(o, '__qualname__', '')
+        if '<' in q: raise TypeError(f'{q} has no name to be found by')   # a lambda or a local function: keyed by id
+        return ('name', getattr(o, '__module__', None), q)
+    if hasattr(o, '__dict__'): return ('obj', type(o).__module__, type(o).__qualname__, _canon(vars(o), seen))
+    r = o.__reduce_ex__(4)   # (what pickle would save of it, walked: its bytes are not the same for a copy)
+    if isinstance(r, str): return ('global', type(o).__module__, r)
+    return ('reduce', type(o).__module__, type(o).__qualname__) + tuple(_canon(list(x) if isinstance(x, Iterator) else x, seen) for x in r[:5])
+
+def tfms_key(tfms, skip=())->tuple:
+    "A content key of transforms: type and state (without the per-call state of random transforms, nor `skip`), the same in every process, or their ids"
+    state = [(type(t).__module__, type(t).__qualname__, {k: v for k, v in vars(t).items() if k not in _VOLATILE and k not in skip}) for t in tfms]
+    try: return ('h', hashlib.blake2b(repr(_canon(state, {})).encode(), digest_size=16).hexdigest())
     except Exception: return ('id',) + tuple(id(t) for t in tfms)   # the store keeps them alive: an id is never reused
 
 # %% ../nbs/03_decode.ipynb #e50cea24
@@ -96,7 +129,7 @@ class _Store:
     @property
     def nbytes(self): return _nbytes(self.new) + (0 if self.stacked is None else _nbytes(self.stacked))
     def add(self, key, item):
-        self.rows[key] = len(self)
+        self.rows[key] = len(self); _count(1)
         if self.types is None: self.types = tuple(type(x) for x in item)
         self.new.append(item)
     def stackable(self):
@@ -236,6 +269,17 @@ class ReadTabDecoded(ReadTabBatch):
 
 def _reader(dl): return first(f for f in dl.after_batch.fs if isinstance(f, ReadTabDecoded))
 
+_HASHES = {}   # (decode_once call, id of a table's rows) -> (those rows, their hash): a table is hashed once per call
+
+def _table_hash(items):
+    "pandas' hash of the rows of `items`, once per `decode_once` call (the loaders made from one loader share its rows)"
+    mk = (_GEN[0], id(items))
+    hit = _HASHES.get(mk)
+    if hit is not None and hit[0] is items: return hit[1]
+    if _HASHES and next(iter(_HASHES))[0] != _GEN[0]: _HASHES.clear()   # an older call's: looked at again
+    h = _HASHES[mk] = (items, pd.util.hash_pandas_object(items, index=False).to_numpy())
+    return h[1]
+
 def _plan_table(dl, max_mb):
     "The rows of `dl`'s `TabularPandas` read once into tensors (one per element of a batch), or None (and why, said once)"
     to, rd = dl.dataset, _reader(dl)
@@ -243,10 +287,11 @@ def _plan_table(dl, max_mb):
     what = f"decode_once: {type(dl).__name__} of {type(to).__name__} ({_split_name(split) if split is not None else f'{len(to)} rows'})"
     if rd is None or not isinstance(to, TabularPandas) or dl.bs is None or len(to) == 0:
         _say(f"{what}: fastai's path is kept (its batches are not read by fastai's `ReadTabBatch`)"); return None
-    try: h = pd.util.hash_pandas_object(to.items, index=False).to_numpy()
+    try: h = _table_hash(to.items)
     except TypeError as e: _say(f"{what}: fastai's path is kept (its rows cannot be hashed: {e!r})"); return None
-    cols = (tuple(to.items.columns), tuple(map(str, to.items.dtypes)), tuple(to.cat_names), tuple(to.cont_names), tuple(to.y_names))
-    key = ('table', hashlib.blake2b(h.tobytes() + pickle.dumps(cols), digest_size=16).hexdigest(), tfms_key([rd.reader]))
+    cols = (tuple(to.items.columns), tuple(map(str, to.items.dtypes)), tuple(to.cat_names), tuple(to.cont_names), tuple(to.y_names), str(to.device))
+    key = ('table', hashlib.blake2b(h.tobytes() + repr(cols).encode(), digest_size=16).hexdigest(),
+           tfms_key([rd.reader], skip=('to',)))   # (its table's rows are keyed above: not hashed twice)
     if key not in _STORES:
         need = decode_memory_mb() + 8*len(to)*(len(to.cat_names) + len(to.cont_names) + len(to.y_names))/2**20
         if need > max_mb:
@@ -255,21 +300,32 @@ def _plan_table(dl, max_mb):
         with preserve_rng(): res = rd.reader(to)
         if not (isinstance(res, tuple) and all(isinstance(t, Tensor) and len(t) == len(to) for t in res)):
             _say(f"{what}: fastai's path is kept (its reader does not give one row per item)"); return None
-        st = _STORES[key] = _Store([rd.reader]); st.stacked, st.n_stacked, st.types = res, len(to), tuple(type(t) for t in res)
+        _count(len(to)); st = _STORES[key] = _Store([rd.reader]); st.stacked, st.n_stacked, st.types = res, len(to), tuple(type(t) for t in res)
     return _STORES[key]
 
 # %% ../nbs/03_decode.ipynb #e1925098
+def _take_rows(t, r, typ):
+    "Rows `r` of `t` as a `typ`, in `t`'s memory layout: a table read by pandas is column-major, as fastai's own batches are"
+    t = t.t().index_select(1, r).t() if t.ndim == 2 and t.stride(0) == 1 else t.index_select(0, r)
+    return t if typ is Tensor else t.as_subclass(typ)
+
 class _DecodeRows(_Decoded):
     "Mixin for a `TabDataLoader`: the rows of its `TabularPandas` read once per process (by content), batches as fastai makes them"
     def _plan(self, max_mb): return _plan_table(self, max_mb)
+    def sample(self):
+        "fastai's `sample` (this worker's share of the epoch's indices), as one array rather than index by index"
+        if self._decoded() is None: return super().sample()
+        idxs = np.asarray(self._DataLoader__idxs, dtype=np.int64)
+        if self.num_workers > 1: idxs = idxs[np.arange(len(idxs))//(self.bs or 1) % self.num_workers == self.offs]
+        return idxs
     def create_batches(self, samps):
         st = self._decoded()
         if st is None: yield from super().create_batches(samps); return
-        rows = torch.as_tensor(list(samps), dtype=torch.long)
+        rows = torch.as_tensor(samps if isinstance(samps, np.ndarray) else list(samps), dtype=torch.long)
         if self.drop_last: rows = rows[:len(rows)//self.bs*self.bs]
         dev = self.dataset.device
         for r in rows.split(self.bs):
-            b = tuple(t[r].as_subclass(typ) for t, typ in zip(st.stacked, st.types))
+            b = tuple(_take_rows(t, r, typ) for t, typ in zip(st.stacked, st.types))
             yield b if dev is None else to_device(b, dev)
 
 class DecodedTabDL(_DecodeRows, TabDataLoader):
@@ -323,3 +379,16 @@ def decode_once(dls:DataLoaders, # A user's `DataLoaders` (e.g. `ImageDataLoader
     for k, v in dls.__dict__.items():
         if k not in res.__dict__: setattr(res, k, v)   # e.g. `test_items`
     return res
+
+def shared_stores()->dict:
+    "This process's decoded items that are stacked tensors, moved to shared memory: what a spawned worker is sent (`adopt_stores`)"
+    out = {}
+    for k, s in _STORES.items():
+        if s.stacked is not None and not s.new:   # (items kept one by one would take a file descriptor each)
+            for t in s.stacked: t.share_memory_()
+            out[k] = s
+    return out
+
+def adopt_stores(stores:dict):
+    "Serve the decoded items of `shared_stores()` (sent from another process) in this one, under the same content keys"
+    for k, s in stores.items(): _STORES.setdefault(k, s)

@@ -13,7 +13,7 @@ from fastprogress.fastprogress import progress_bar
 from .core import check_arg, preserve_rng, one_process, quiet, torch_threads, writable_dir, higher_better, metric_col
 from .data import get_dls
 from .gap import GapMonitor, valid_view
-from .decode import decode_once
+from .decode import decode_once, shared_stores, adopt_stores
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
@@ -447,8 +447,8 @@ def default_workers()->int:
 
 _DEVICE = None   # the GPU a `local_pool` worker is pinned to
 
-def _init_worker(devices):
-    "Pool worker start: Ctrl-C is the parent's to handle, the parent's end is its end too; pin a GPU when there are some, else one torch thread"
+def _init_worker(devices, stores=None):
+    "Pool worker start: Ctrl-C is the parent's to handle, the parent's end is its end too; pin a GPU when there are some, else one torch thread; serve `stores` (decoded items in shared memory)"
     global _DEVICE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGHUP): signal.signal(sig, signal.SIG_DFL)   # not a handler the parent had (`terminate` must end it)
@@ -458,6 +458,7 @@ def _init_worker(devices):
         _DEVICE = devices.get()
         torch.cuda.set_device(_DEVICE)
     else: torch.set_num_threads(1)   # a core each; and a forked child must not use the OpenMP pool of its parent (it hangs)
+    if stores: adopt_stores(stores)
 
 def local_pool(workers:int|None=None, # Worker processes (None: `default_workers()`)
               )->cf.ProcessPoolExecutor:
@@ -485,6 +486,25 @@ def check_executor(executor):
     check_arg(executor is None or isinstance(executor, cf.Executor), 'executor', executor,
               'None (a local process pool) or a concurrent.futures.Executor, e.g. a Dask client.get_executor()', TypeError)
     return executor
+
+def _decode_before_start(ex, trials):
+    """Decode the data of `trials` here when `ex` is a process pool whose workers have not started: forked workers inherit the
+    decoded items (copy-on-write: no copy, no decoding in a worker), the fastest and leanest way measured
+    (`tests/bench_decode_share.py`); spawned workers of a `local_pool` (one per GPU) are sent them in shared memory"""
+    ctx = getattr(ex, '_mp_context', None)
+    if ctx is None or getattr(ex, '_processes', None): return
+    fork = ctx.get_start_method() == 'fork'
+    if not fork and getattr(ex, '_initializer', None) is not _init_worker: return   # a pool not made here: its workers decode
+    seen = set()
+    for t in trials:
+        k = (id(t.data), t.seed if t.resplit else None)
+        if k in seen: continue
+        seen.add(k)
+        dls = t.data.load()
+        if t.resplit: dls = resplit(dls, t.seed)
+        for dl in decode_once(dls).loaders:
+            if hasattr(dl, '_decoded'): dl._decoded()
+    if not fork: ex._initargs = (ex._initargs[0], shared_stores())   # (read when each worker starts)
 
 def run_trials(trials:list, # `Trial`s
                executor=None, # A `concurrent.futures.Executor` (None: a `local_pool`, closed at the end)
@@ -519,6 +539,7 @@ def run_trials(trials:list, # `Trial`s
         if isinstance(ex, SerialExecutor):   # one at a time, so that each result is cached before the next starts
             for i in todo: finish(i, run_trial(trials[i]))
         else:
+            _decode_before_start(ex, [trials[i] for i in todo])
             futs = {ex.submit(run_trial, trials[i]): i for i in todo}
             try:
                 for f in cf.as_completed(futs): finish(futs[f], f.result())

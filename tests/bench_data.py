@@ -16,7 +16,9 @@ metrics), which no data pipeline can remove.
 
 A user's own data (`python tests/bench_data.py [rounds] user`, also part of the default run): the same split for an
 `ImageDataLoaders.from_folder` of the 1,797 digits written as 8x8 PNGs (1,438 training items), a `TabularDataLoaders.from_df`
-of ~4k rows and a text classifier, before (fastai's path) and after `decode_once`; then one training as a trial runs it
+of ~4k rows (and two synthetic tables of 3,000 rows: a wide one, 10 categorical + 100 continuous columns, and one whose
+DataFrame carries 200 columns the model does not use, which fastai's `iloc` copies at every batch) and a text classifier,
+before (fastai's path) and after `decode_once`; each table prints the share of an epoch fastai's pipeline takes; then one training as a trial runs it
 (10 epochs of `fit_one_cycle` with `GapMonitor`'s honest pass) on the PNG folder before and after, against the same model
 on the embedded digits. Targets: PNG-folder training >= 4x faster, and within 1.5x of the embedded digits; a table's
 training >= 2x faster where the pipeline dominates; text unchanged or faster. `python tests/bench_data.py [rounds] user table`
@@ -144,10 +146,10 @@ def user_table():
     df['size'] = np.where(df['mean radius'] > 14, 'big', 'small')
     return df
 
-def _training(dls, epochs=10):
+def _training(dls, epochs=10, learner=baseline_learner):
     "Process seconds of one trial-like training: `fit_one_cycle(epochs)` with `GapMonitor`'s honest pass"
     set_seed(0)
-    learn = baseline_learner(dls)
+    learn = learner(dls)
     t = time.process_time()
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, 1e-2, cbs=GapMonitor())
     return time.process_time() - t
@@ -179,29 +181,60 @@ def user_png(rounds):
     print(f"  one training (10 epochs fit_one_cycle + GapMonitor): before {b:.2f} s, after {a:.2f} s, embedded digits {d:.2f} s; "
           f"before / after {b/a:.1f}x (target >= 4), after / embedded digits {a/d:.2f}x (target <= 1.5)", flush=True)
 
+def wide_table(n=3000, n_cat=10, n_cont=100, n_other=0, seed=0):
+    """A DataFrame of `n` rows: `n_cat` categorical columns (3 to 9 levels), `n_cont` continuous ones, a binary target, and
+    `n_other` columns the model does not use (ids, notes: what a user's export carries along), all synthetic"""
+    r = np.random.RandomState(seed)
+    d = {f'c{i}': r.choice([f'v{j}' for j in range(3 + i % 7)], n) for i in range(n_cat)}
+    d.update({f'x{i}': r.randn(n) for i in range(n_cont)})
+    df = pd.DataFrame(d)
+    df['target'] = np.where(df['x0'] + (df['c0'] == 'v0') + 0.5*r.randn(n) > 0.3, 'yes', 'no')
+    for i in range(n_other): df[f'other{i}'] = r.choice([f'note {j}' for j in range(50)], n) if i % 2 else r.randint(0, 10**6, n)
+    return df
+
+def _tab_dls(df, cats, conts):
+    from fastai.tabular.all import TabularDataLoaders, Categorify, FillMissing, Normalize as TabNormalize
+    return TabularDataLoaders.from_df(df, procs=[Categorify, FillMissing, TabNormalize], cat_names=cats, cont_names=conts,
+                                      y_names='target', y_block=CategoryBlock(), valid_pct=0.2, seed=0, bs=64, num_workers=0)
+
+def _default_learner(dls):
+    "fastai's default `tabular_learner` (layers 200, 100, batchnorm), accuracy"
+    from fastai.tabular.all import tabular_learner
+    return tabular_learner(dls, metrics=accuracy)
+
 def user_table_bench(rounds):
-    from fastai.tabular.all import TabularDataLoaders, Categorify, Normalize as TabNormalize
+    """The user's DataFrame (breast_cancer x 7), a wide table (10 categorical + 100 continuous columns) and a table whose DataFrame
+    carries 200 columns the model does not use (5 categorical + 20 continuous used): fastai's `iloc` copies every column of
+    every batch, so there fastai's pipeline dominates an epoch"""
     df = user_table()
     conts = [c for c in df.columns if c not in ('target', 'size')]
-    tdls = TabularDataLoaders.from_df(df, procs=[Categorify, TabNormalize], cat_names=['size'], cont_names=conts, y_names='target',
-                                      y_block=CategoryBlock(), valid_pct=0.2, seed=0, bs=64, num_workers=0)
+    print(f"DataFrame: {len(df)} rows (TabularDataLoaders.from_df), bs 64, tabular_learner without batchnorm (200, 100):")
+    _table_part(_tab_dls(df, ['size'], conts), baseline_learner, rounds)
+    for what, kw in (("wide table: 10 categorical + 100 continuous columns", dict(n_cat=10, n_cont=100)),
+                     ("carried columns: 5 categorical + 20 continuous columns used, 200 other columns in the DataFrame",
+                      dict(n_cat=5, n_cont=20, n_other=200))):
+        df = wide_table(**kw)
+        cats, conts = [c for c in df.columns if c[0] == 'c'], [c for c in df.columns if c[0] == 'x']
+        print(f"{what}, {len(df)} rows, bs 64, fastai's default tabular_learner (200, 100, batchnorm):")
+        _table_part(_tab_dls(df, cats, conts), _default_learner, rounds)
+
+def _table_part(tdls, learner, rounds, epochs=5):
+    "Epoch split before / after, one training (`epochs` of fit_one_cycle + GapMonitor) before / after, and the pipeline's share"
     tafter = decode_once(tdls)
-    print(f"DataFrame: {len(tdls.train_ds)} train / {len(tdls.valid_ds)} valid rows (TabularDataLoaders.from_df), bs 64, tabular_learner without batchnorm (200, 100):")
-    r = measure(dict(before=(tdls, baseline_learner(tdls)), after=(tafter, baseline_learner(tafter))), rounds)
+    r = measure(dict(before=(tdls, learner(tdls)), after=(tafter, learner(tafter))), rounds)
     report("before: fastai's path", r['before']); report("after: decode_once", r['after'])
     tr = {k: [] for k in ('before', 'after')}
     for i in range(rounds):   # interleaved, as the PNG folder's
-        with fastai_pipeline(): tr['before'].append(_training(tdls, 5))
-        tr['after'].append(_training(decode_once(tdls), 5))
+        with fastai_pipeline(): tr['before'].append(_training(tdls, epochs, learner))
+        tr['after'].append(_training(decode_once(tdls), epochs, learner))
     tb, ta = statistics.median(tr['before']), statistics.median(tr['after'])
-    print(f"  data time, before / after: {r['before']['data']/r['after']['data']:.1f}x; "
-          f"epoch time, before / after: {r['before']['epoch']/r['after']['epoch']:.1f}x; one training (5 epochs + GapMonitor): "
-          f"before {tb:.2f} s, after {ta:.2f} s, {tb/ta:.1f}x (target >= 2)", flush=True)
     b, a = r['before'], r['after']
     print(f"  shares of an epoch: fastai's pipeline {b['data']/b['epoch']:.0%} before, decode_once's {a['data']/a['epoch']:.0%} "
-          f"after; the rest is the model ({a['model']/a['epoch']:.0%} after) and fastai's Learner loop ({1-(a['data']+a['model'])/a['epoch']:.0%}: "
-          f"callbacks, Recorder, metrics), which decode_once does not touch: a training is 2x faster only where the pipeline "
-          f"was half of it", flush=True)
+          f"after; after, the model is {a['model']/a['epoch']:.0%} and fastai's Learner loop {1-(a['data']+a['model'])/a['epoch']:.0%} "
+          f"(callbacks, Recorder, metrics), which decode_once does not touch", flush=True)
+    print(f"  data time, before / after: {b['data']/a['data']:.1f}x; epoch time, before / after: {b['epoch']/a['epoch']:.1f}x; "
+          f"one training ({epochs} epochs + GapMonitor): before {tb:.2f} s, after {ta:.2f} s, {tb/ta:.1f}x "
+          f"(target >= 2 where the pipeline dominates: {'yes' if b['data']/b['epoch'] > 0.5 else 'no'}, {b['data']/b['epoch']:.0%} of an epoch)", flush=True)
 
 def user_text(rounds):
     from fastai.text.all import TextDataLoaders
