@@ -108,7 +108,7 @@ def test_ladder_ctrl_c_then_resume(tmp_path):
     import signal, time
     out, env = tmp_path/'run', {**os.environ, 'MPLBACKEND': 'Agg'}
     exe = Path(sysconfig.get_path('scripts'))/'fastai-remedies'
-    args = ['ladder', '--data', 'wine', '--epochs', '20', '--workers', '2', '--out', str(out)]
+    args = ['ladder', '--data', 'wine', '--epochs', '6', '--workers', '2', '--out', str(out)]
     p = subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 300
     while time.time() < deadline and len(list((out/'trials').glob('trial-*.json'))) < 5 and p.poll() is None: time.sleep(0.2)
