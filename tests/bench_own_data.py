@@ -9,7 +9,9 @@ difference (final minus baseline) does not lie above zero; when it keeps nothing
 the criterion is not exercised there (a run where nothing is kept anywhere says so, never "met").
 Epochs: 40 per rung by default, the default learners trained long enough to overfit at the valley lr (the tables' valid
 loss passes its minimum around epoch 15-20; at 8 epochs nothing was kept on any data set and at 20 nothing on wine).
-BENCH_EPOCHS and BENCH_WORKERS (trial worker processes, default 1) override.
+BENCH_EPOCHS and BENCH_WORKERS (trial worker processes, default 1) override. Measured at 40 epochs (2 workers, ~27 min on
+2 loaded cores): the ladder kept head_dropout ps=0.5 on diabetes (test loss 3934 -> 3655, paired difference -279
+[-393, -166] over 3 seeds: met) and nothing on wine, binned breast_cancer or digits: the criterion is exercised on 1 of 4.
 Everything is made on the spot from scikit-learn's bundled data: nothing is downloaded."""
 import os, sys, time, tempfile, warnings
 warnings.filterwarnings('ignore')
