@@ -464,6 +464,7 @@ class LadderResult:
         self.ladder, self.rows, self.final, self.best, self.final_results, self.test = ladder, [], Step(), None, None, None
         self.lr, self.final_lr, self.final_epochs, self.stopped, self.interrupted = None, None, None, None, False
         self.base_results = None   # the baseline's results over the seeds (its test figures are compared with the final recipe's)
+        self.base_best = None      # their summary over the final recipe's seeds (`finish`)
         self.seconds_total = self.seconds_training = 0.
         self.metric_name, self.seeds = None, ladder.trials.seeds()
 
@@ -601,11 +602,11 @@ def finish(self:LadderResult):
     if self.final_results is None: return
     n = min(len(self.final_results), len(self.base_results))   # `run` measured both on the same seeds (3 at least when kept)
     base, fin = self.base_results[:n], self.final_results[:n]   # the same seeds, in the same order
-    self.best = summarize(fin, tr.confidence)
+    self.best, self.base_best = summarize(fin, tr.confidence), summarize(base, tr.confidence)
     if not self.ladder.has_test: return
     self.test = {k: self.best[k] for k in ('test_loss', 'test_loss_pm', 'test_metric', 'test_metric_pm')}
     m, h = t_interval([f['test_loss'] - b['test_loss'] for f, b in zip(fin, base)], tr.confidence)
-    bs = summarize(base, tr.confidence)
+    bs = self.base_best
     self.test.update(baseline_test_loss=bs['test_loss'], baseline_test_loss_pm=bs['test_loss_pm'], baseline_test_metric=bs['test_metric'],
                      baseline_test_metric_pm=bs['test_metric_pm'], diff=m, diff_lo=m - h, diff_hi=m + h, n=len(fin))
 
@@ -661,9 +662,8 @@ def recommendation(self:LadderResult)->str:
     more = [r for r in self.rows if r['name'] == 'more_data']
     if more: lines.append(f"Rung 1 (more data): {more[0]['note']}.")
     if self.kept:
-        same = summarize(self.base_results[:fin['n']], tr.confidence)
         lines.append(f"Kept: {'; '.join(self.kept)}. The final recipe ({self.final.describe()}) reaches valid loss "
-                     f"{_pm(fin['valid_loss'], fin['valid_loss_pm'])} ({fin['valid_loss']/same['valid_loss']-1:+.0%} vs the "
+                     f"{_pm(fin['valid_loss'], fin['valid_loss_pm'])} ({fin['valid_loss']/self.base_best['valid_loss']-1:+.0%} vs the "
                      f"baseline on the same {fin['n']} seeds), honest gap {_pm(fin['gap'], fin['gap_pm'])}, {m} {_pm(fin['metric'], fin['metric_pm'])}.")
     else: lines.append("No candidate beat the baseline beyond the seeds' noise: the baseline stays; try more epochs per "
                        "rung, more seeds, or more data (rung 1).")
