@@ -11,7 +11,7 @@ from fastcore.all import *
 from fastai.basics import *
 from fastai.tabular.core import TabularPandas, TabDataLoader, TabWeightedDL, ReadTabBatch
 from fastai.text.data import SortedDL
-from .core import check_arg, is_num_arg, preserve_rng
+from .core import check_arg, content_key, is_num_arg, preserve_rng
 
 # %% auto #0
 __all__ = ['DECODE_MAX_MB', 'DecodeFallback', 'decoded_here', 'decode_memory_mb', 'item_key', 'items_keys', 'tfms_key',
@@ -84,37 +84,11 @@ def items_keys(items)->list:
 # %% ../nbs/03_decode.ipynb #5d978b07
 _VOLATILE = {'do', 'pcts', 'orig_sz', 'tl', 'cp_size', 'k', 'mat'}   # what a transform's `before_call` sets at each call
 
-_PLAIN = (type(None), bool, int, float, complex, str, bytes)
-
-def _canon(o, seen):
-    """`o` as nested tuples of plain values, the same for a copy of `o` in another process (pickle's bytes are not: they follow
-    which objects are shared); shared or cyclic references by position; raises on what has no such form (a lambda, say)"""
-    if isinstance(o, _PLAIN): return o
-    if id(o) in seen: return ('ref', seen[id(o)][0])
-    seen[id(o)] = (len(seen), o)   # (kept alive: an id is not reused during the walk)
-    if isinstance(o, (Tensor, np.ndarray)): return item_key(o)
-    if isinstance(o, (pd.DataFrame, pd.Series, pd.Index)): return ('pd', type(o).__name__, tuple(map(str, getattr(o, 'columns', ()))), item_key(pd.util.hash_pandas_object(o).to_numpy()))
-    if isinstance(o, (np.generic, torch.dtype, torch.device, slice, range, Path, types.UnionType, types.GenericAlias)) or type(o).__module__ == 'typing':
-        return (type(o).__name__, repr(o))   # (annotations too: `Path | str`)
-    if isinstance(o, dict): return ('dict',) + tuple(sorted(((_canon(k, seen), _canon(v, seen)) for k, v in o.items()), key=repr))
-    if isinstance(o, (list, tuple, L)): return (type(o).__name__,) + tuple(_canon(v, seen) for v in o)
-    if isinstance(o, (set, frozenset)): return ('set',) + tuple(sorted(map(repr, (_canon(v, seen) for v in o))))
-    if isinstance(o, functools.partial): return ('partial', _canon(o.func, seen), _canon(o.args, seen), _canon(o.keywords, seen))
-    if isinstance(o, types.MethodType): return ('method', _canon(o.__func__, seen), _canon(o.__self__, seen))
-    if isinstance(o, (type, types.FunctionType, types.BuiltinFunctionType)):
-        q = getattr(o, '__qualname__', '')
-        if '<' in q: raise TypeError(f'{q} has no name to be found by')   # a lambda or a local function: keyed by id
-        return ('name', getattr(o, '__module__', None), q)
-    if hasattr(o, '__dict__'): return ('obj', type(o).__module__, type(o).__qualname__, _canon(vars(o), seen))
-    r = o.__reduce_ex__(4)   # (what pickle would save of it, walked: its bytes are not the same for a copy)
-    if isinstance(r, str): return ('global', type(o).__module__, r)
-    return ('reduce', type(o).__module__, type(o).__qualname__) + tuple(_canon(list(x) if isinstance(x, Iterator) else x, seen) for x in r[:5])
-
 def tfms_key(tfms, skip=())->tuple:
     "A content key of transforms: type and state (without the per-call state of random transforms, nor `skip`), the same in every process, or their ids"
     state = [(type(t).__module__, type(t).__qualname__, {k: v for k, v in vars(t).items() if k not in _VOLATILE and k not in skip}) for t in tfms]
-    try: return ('h', hashlib.blake2b(repr(_canon(state, {})).encode(), digest_size=16).hexdigest())
-    except Exception: return ('id',) + tuple(id(t) for t in tfms)   # the store keeps them alive: an id is never reused
+    k = content_key(state)   # by content: a copy in another process has the same key (pickle's bytes would not)
+    return ('h', k) if k is not None else ('id',) + tuple(id(t) for t in tfms)   # the store keeps them alive: an id is never reused
 
 # %% ../nbs/03_decode.ipynb #e50cea24
 def _sig(item):

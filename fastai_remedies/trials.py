@@ -10,134 +10,19 @@ import numpy as np, torch
 from fastcore.all import *
 from fastai.basics import *
 from fastprogress.fastprogress import progress_bar
-from .core import check_arg, preserve_rng, one_process, quiet, torch_threads, writable_dir, higher_better, metric_col
+from .core import Unhashable, content_key, check_arg, preserve_rng, one_process, quiet, torch_threads, writable_dir, higher_better, metric_col
 from .data import get_dls
 from .gap import GapMonitor, valid_view
 from .decode import decode_once, shared_stores, adopt_stores
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
-__all__ = ['Unhashable', 'content_key', 'code_key', 'data_fingerprint', 'check_test_split', 'DataSpec', 'embedded',
-           'fold_indices', 'resplit_reason', 'resplit', 'recipe_name', 'recipe_key', 'Reseeded', 'Trial', 'trial_id',
-           'seed_everything', 'run_trial', 'SerialExecutor', 'default_workers', 'local_pool', 'check_executor',
-           'run_trials', 'write_atomic', 'TrialCache', 't_interval', 'paired_verdict', 'Trials', 'summarize']
+__all__ = ['code_key', 'data_fingerprint', 'check_test_split', 'DataSpec', 'embedded', 'fold_indices', 'resplit_reason',
+           'resplit', 'recipe_name', 'recipe_key', 'Reseeded', 'Trial', 'trial_id', 'seed_everything', 'run_trial',
+           'SerialExecutor', 'default_workers', 'local_pool', 'check_executor', 'run_trials', 'write_atomic',
+           'TrialCache', 't_interval', 'paired_verdict', 'Trials', 'summarize']
 
-# %% ../nbs/45_trials.ipynb #97abe701
-class Unhashable(Exception): "An object `content_key` cannot fingerprint"
-
-_LIBS = {'fastai_remedies', 'fastai', 'fastcore', 'fastprogress', 'torch', 'torchvision', 'numpy', 'scipy', 'sklearn',
-         'pandas', 'PIL', 'spacy', 'timm'} | set(getattr(sys, 'stdlib_module_names', ())) | {'builtins'}
-_SIMPLE = (type(None), bool, int, float, complex, str, bytes)
-
-@functools.cache
-def _lib_module(name:str)->bool:
-    "Whether module `name` is this package, the standard library or an installed library (versioned by its installation)"
-    if name.split('.')[0] in _LIBS: return True
-    f = getattr(sys.modules.get(name), '__file__', None) or ''
-    return any(s in f for s in ('site-packages', 'dist-packages')) or f.startswith(sys.base_prefix)
-
-def _is_lib(o)->bool: return _lib_module(getattr(o, '__module__', None) or 'builtins')
-
-class _Walk:
-    "One deterministic walk: `put` feeds an object's content into a sha256; shared or cyclic references by position"
-    def __init__(self): self.h, self.seen, self.keep = hashlib.sha256(), {}, []
-    def tag(self, *xs):
-        for x in xs: self.h.update(f"{x}\x00".encode())
-    def put(self, o):
-        if isinstance(o, _SIMPLE): return self.tag(type(o).__name__, repr(o))
-        if id(o) in self.seen: return self.tag('ref', self.seen[id(o)])
-        self.seen[id(o)] = len(self.seen); self.keep.append(o)
-        if isinstance(o, torch.Tensor):
-            if o.is_sparse or o.device.type == 'meta': raise Unhashable(f'a {o.layout} tensor on {o.device}')
-            t = o.detach().cpu().contiguous()
-            self.tag(type(o).__name__, t.dtype, tuple(t.shape), o.requires_grad); return self.h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-        if isinstance(o, np.ndarray) and o.dtype != object: self.tag('ndarray', o.dtype, o.shape); return self.h.update(np.ascontiguousarray(o).tobytes())
-        if isinstance(o, (np.generic, torch.dtype, torch.device, slice, range, Path, enum.Enum)): return self.tag(type(o).__name__, repr(o))
-        if isinstance(o, dict):
-            self.tag(type(o).__name__, len(o))
-            simple = all(isinstance(k, _SIMPLE) for k in o)
-            for k, v in (sorted(o.items(), key=lambda kv: (type(kv[0]).__name__, repr(kv[0]))) if simple else o.items()): self.put(k); self.put(v)
-            return
-        if isinstance(o, (list, tuple, L, np.ndarray)): self.tag(type(o).__name__, len(o)); return [self.put(v) for v in o] and None
-        if isinstance(o, (set, frozenset)):
-            self.tag(type(o).__name__, len(o))
-            for d in sorted(content_key(v, strict=True) for v in o): self.tag(d)
-            return
-        if isinstance(o, functools.partial): self.tag('partial'); self.put(o.func); self.put(o.args); return self.put(o.keywords)
-        if isinstance(o, types.MethodType): self.tag('method'); self.put(o.__func__); return self.put(o.__self__)
-        if isinstance(o, types.ModuleType): return self.tag('module', o.__name__)
-        if isinstance(o, types.CodeType): return self.code(o)
-        if isinstance(o, (type, types.FunctionType, types.BuiltinFunctionType)) and _is_lib(o) or isinstance(o, types.BuiltinFunctionType):
-            return self.tag('lib', getattr(o, '__module__', None), getattr(o, '__qualname__', repr(o)))
-        if isinstance(o, types.FunctionType): return self.func(o)
-        if isinstance(o, type):
-            self.tag('class', o.__module__, o.__qualname__); [self.put(b) for b in o.__bases__]
-            return self.put({k: v for k, v in vars(o).items() if not k.startswith('__') or k in ('__init__', '__call__')})
-        if isinstance(o, (staticmethod, classmethod, property)):
-            return [self.put(getattr(o, a, None)) for a in ('__func__', 'fget', 'fset')] and None
-        if isinstance(o, pd.DataFrame | pd.Series | pd.Index):
-            self.tag(type(o).__name__, list(getattr(o, 'columns', [])), repr(o.dtypes if isinstance(o, pd.DataFrame) else o.dtype))
-            return self.h.update(pd.util.hash_pandas_object(o, index=not isinstance(o, pd.Index)).values.tobytes())
-        if isinstance(o, Learner):   # a teacher, say: what it predicts with
-            self.tag('Learner'); return [self.put(getattr(o, a, None)) for a in ('model', 'loss_func', 'opt_func', 'wd', 'moms')] and None
-        if isinstance(o, (DataLoaders, DataLoader)):   # read by a model factory (`dls.c`): the data is fingerprinted apart
-            return self.tag(type(o).__name__, getattr(o, 'c', None), getattr(o, 'n_inp', None))
-        return self.obj(o)
-    def code(self, co):
-        self.tag('code', co.co_name, co.co_argcount, co.co_kwonlyargcount, co.co_flags); self.h.update(co.co_code)
-        self.put(co.co_names); self.put(co.co_varnames)
-        for c in co.co_consts: self.code(c) if isinstance(c, types.CodeType) else self.put(c)
-    def func(self, f):
-        self.tag('function', f.__module__, f.__qualname__); self.code(f.__code__)
-        self.put(f.__defaults__); self.put(f.__kwdefaults__)
-        for c in f.__closure__ or ():
-            try: self.put(c.cell_contents)
-            except ValueError: self.tag('empty cell')
-        g, names = f.__globals__, set()
-        def names_of(co):
-            names.update(co.co_names)
-            for c in co.co_consts:
-                if isinstance(c, types.CodeType): names_of(c)
-        names_of(f.__code__)
-        for n in sorted(names):   # the globals it reads: helpers, constants, imported modules (by name)
-            if n in g: self.tag('global', n); self.put(g[n])
-    def obj(self, o):
-        t = type(o)
-        self.tag('object'); self.put(t)
-        if isinstance(o, Metric):   # its state, not what it accumulated in an earlier fit
-            with contextlib.suppress(Exception): o = _copy.copy(o); o.reset()
-        try: state = o.__getstate__() if t.__getstate__ is not object.__getstate__ else None
-        except Exception as e: raise Unhashable(f'{t.__qualname__}.__getstate__ failed ({e})')
-        if state is None:
-            state = dict(getattr(o, '__dict__', {}))
-            for s in getattr(t, '__slots__', ()):
-                if hasattr(o, s): state[s] = getattr(o, s)
-        if isinstance(state, dict):
-            skip = set(getattr(o, '_stateattrs', ())) | ({'do'} if isinstance(o, getattr(sys.modules.get('fastai.vision.augment'), 'RandTransform', ())) else set())
-            state = {k: v for k, v in state.items() if k not in skip and not (k == 'learn' and isinstance(v, Learner))}
-        elif not state and not hasattr(o, '__dict__'):
-            try: state = o.__reduce_ex__(4)
-            except Exception as e: raise Unhashable(f'a {t.__qualname__} ({e})') from None
-            if not isinstance(state, tuple) or any(isinstance(p, types.GeneratorType) for p in state):
-                raise Unhashable(f'a {t.__qualname__}')
-        if isinstance(o, (io.IOBase, types.GeneratorType)) or type(o).__module__ in ('_thread', 'threading'):
-            raise Unhashable(f'a {t.__qualname__}')
-        self.put(state)
-
-def content_key(o, # Anything: a loss, metrics, callbacks, a recipe, a model factory, transforms
-                strict:bool=False, # Raise `Unhashable` instead of returning None
-               )->str|None: # 64 hex digits, or None when `o` holds something that cannot be fingerprinted
-    "A hash of everything in `o` that can change a computation's numbers, or None when some part cannot be fingerprinted"
-    w = _Walk()
-    try: w.put(o)
-    except Unhashable:
-        if strict: raise
-        return None
-    except Exception as e:   # anything else a walk meets (a RecursionError, an attribute that raises): not fingerprinted
-        if strict: raise Unhashable(f'{type(e).__name__}: {e}') from e
-        return None
-    return w.h.hexdigest()
-
+# %% ../nbs/45_trials.ipynb #dd378e22
 @functools.cache
 def code_key()->str:
     "A hash of fastai_remedies' source files and the versions of the libraries its numbers depend on"
