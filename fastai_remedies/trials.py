@@ -528,20 +528,20 @@ def paired_verdict(incumbent, # Valid losses of the incumbent, one per seed
                    confidence:float=0.95, # Two-sided confidence of the interval (one-sided test at (1-confidence)/2)
                    looks:int=1, # Number of looks of a sequential run (Bonferroni: the level is divided by it)
                    overlap:float=0., # n_valid/n_train when every seed has its own split (Nadeau & Bengio's correction); 0: one split
-                  )->dict: # verdict, mean, lo, hi (improvement in units of the mean |loss|), n, scale
+                  )->dict: # verdict, mean, lo, hi (improvement in units of the mean |loss|), n, scale, d (per seed)
     "Keep, worse or within noise: the mean paired improvement, relative to the pooled mean |loss|, and its t-interval (corrected for overlapping splits)"
     inc, cand = np.asarray(incumbent, dtype=float), np.asarray(candidate, dtype=float)
     check_arg(len(inc) == len(cand) and len(inc) > 0, 'candidate', f'{len(cand)} losses',
               f'one loss per incumbent seed ({len(inc)})')
-    if not np.isfinite(cand).all(): return dict(verdict='worse', mean=-math.inf, lo=-math.inf, hi=-math.inf, n=len(inc), scale=math.nan,
+    if not np.isfinite(cand).all(): return dict(verdict='worse', mean=-math.inf, lo=-math.inf, hi=-math.inf, n=len(inc), scale=math.nan, d=[],
                                                 note='diverged (a non-finite valid loss)')
     scale = float(np.abs(np.concatenate([inc, cand])).mean()) + 1e-12   # always positive: negative, zero and tiny losses too
-    d = (inc - cand) / scale
+    d = (inc - cand) / scale   # (the same unit on every seed: a verdict that does not move with an offset of the loss)
     mean, half = t_interval(d, 1 - (1 - confidence) / looks)
     half *= math.sqrt(1 + len(d) * overlap)   # t·s·sqrt(1/n + n_valid/n_train): the splits' training sets overlap
     lo, hi = mean - half, mean + half
     verdict = 'kept' if mean >= keep_tol and lo > 0 else 'worse' if hi < 0 else 'within noise'
-    return dict(verdict=verdict, mean=mean, lo=lo, hi=hi, n=len(inc), scale=scale, note='' if len(inc) > 1 else 'one seed: no interval')
+    return dict(verdict=verdict, mean=mean, lo=lo, hi=hi, n=len(inc), scale=scale, d=d.tolist(), note='' if len(inc) > 1 else 'one seed: no interval')
 
 # %% ../nbs/45_trials.ipynb #50d9efe7
 class Trials:
@@ -708,9 +708,10 @@ def compare(self:Trials,
         res = self.run([incumbent] + [rows[i]['recipe'] for i in alive], self.seeds(n), epochs, lr,
                        [f"{pre}incumbent"] + [pre + rows[i]['label'] for i in alive])
         for i, r in zip(alive, res[1:]):
-            inc, cand = np.asarray(self.losses(res[0]), float), np.asarray(self.losses(r), float)
-            rows[i].update(results=r, incumbent=res[0], d=(inc - cand) / (np.abs(np.concatenate([inc, cand])).mean() + 1e-12),
-                           **paired_verdict(inc, cand, self.keep_tol, self.confidence, looks, self.overlap))
+            rows[i].update(results=r, incumbent=res[0], **paired_verdict(self.losses(res[0]), self.losses(r), self.keep_tol,
+                                                                         self.confidence, looks, self.overlap))
+            if rows[i]['verdict'] == 'kept' and n < min(3, self.max_seeds):   # 2 seeds' spread has 1 degree of freedom: race on
+                rows[i].update(verdict='within noise', note='kept on 2 seeds: more seeds before a keep')
         if n >= self.max_seeds: break
         alive, n = self._race(rows, alive, n, looks), min(n + self.n_seeds, self.max_seeds)   # as many seeds again
     best = max(range(len(rows)), key=lambda i: rows[i]['mean'] if math.isfinite(rows[i]['mean']) else -math.inf)
