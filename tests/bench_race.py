@@ -9,6 +9,10 @@ dataset: how often the final recipe is the modal one (target >= 4/5), how often 
 
     python tests/bench_race.py [dataset ...] [--modes raced fixed] [--seeds 0 1 2 3 4] [--epochs 20] [--workers N]
 
+Measured 2026-12-03 at fece4d9 (no keep on the first 2 seeds), raced mode, the split moved: wine 5/5 (plain model),
+digits 4/5 (bn=True; --seed 4 kept nothing), breast_cancer 3/5 (plain model; --seed 2 and 3 keep bn=True): target not
+met on breast_cancer, where BatchNorm's effect is at the edge of what 6 seeds resolve.
+
 `--folder` instead: a user-style image folder (the 1,797 digits as PNG files by class folder, `ImageDataLoaders.from_folder`
 with 20% valid, a SimpleCNN, 10 epochs, lr 1e-2): raced and fixed, each with 1 and 2 workers (wall time).
 """
