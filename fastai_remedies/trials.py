@@ -19,8 +19,8 @@ import copy as _copy  # after the star imports, which bring a `copy` of their ow
 # %% auto #0
 __all__ = ['code_key', 'data_fingerprint', 'check_test_split', 'DataSpec', 'embedded', 'fold_indices', 'resplit_reason',
            'resplit', 'recipe_name', 'recipe_key', 'Reseeded', 'Trial', 'trial_id', 'seed_everything', 'run_trial',
-           'SerialExecutor', 'default_workers', 'local_pool', 'check_executor', 'run_trials', 'write_atomic',
-           'TrialCache', 't_interval', 'paired_verdict', 'Trials', 'summarize']
+           'SerialExecutor', 'default_workers', 'TrialPool', 'local_pool', 'check_executor', 'run_trials',
+           'write_atomic', 'TrialCache', 't_interval', 'paired_verdict', 'Trials', 'summarize']
 
 # %% ../nbs/45_trials.ipynb #dd378e22
 @functools.cache
@@ -343,20 +343,31 @@ def _init_worker(devices, stores=None):
         _DEVICE = devices.get()
         torch.cuda.set_device(_DEVICE)
     else: torch.set_num_threads(1)   # a core each; and a forked child must not use the OpenMP pool of its parent (it hangs)
-    if stores: adopt_stores(stores)
+    if stores: adopt_stores(stores[0])
+
+class TrialPool(cf.ProcessPoolExecutor):
+    "`local_pool`'s process pool: it knows how its workers start and whether they have, and hands them `stores` (decoded items) when they start"
+    def __init__(self, workers:int, ctx, devices=None):
+        self.fork, self.started, self.stores = ctx.get_start_method() == 'fork', False, []   # (`stores` is read as each worker starts)
+        super().__init__(workers, mp_context=ctx, initializer=_init_worker, initargs=(devices, self.stores))
+    def submit(self, fn, /, *args, **kwargs):
+        self.started = True   # workers start at the first submit
+        return super().submit(fn, *args, **kwargs)
 
 def local_pool(workers:int|None=None, # Worker processes (None: `default_workers()`)
-              )->cf.ProcessPoolExecutor:
+               start_method:str|None=None, # 'fork' or 'spawn' (None: forked on CPU, fast to start; spawned, one per GPU, with GPUs)
+              )->TrialPool:
     "A process pool for trials: forked CPU workers (fast start), or spawned workers pinned one per GPU"
     n = ifnone(workers, default_workers())
     check_arg(isinstance(n, int) and not isinstance(n, bool) and n >= 1, 'workers', n, 'a positive integer')
+    check_arg(start_method in (None, *mp.get_all_start_methods()), 'start_method', start_method, f"None or one of {mp.get_all_start_methods()}")
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    ctx = mp.get_context('spawn' if gpus or 'fork' not in mp.get_all_start_methods() else 'fork')
+    ctx = mp.get_context(start_method or ('spawn' if gpus or 'fork' not in mp.get_all_start_methods() else 'fork'))
     devices = None
     if gpus:
         devices = ctx.Queue()
         for i in range(n): devices.put(i % gpus)
-    return cf.ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(devices,))
+    return TrialPool(n, ctx, devices)
 
 def _stop(pool):
     "Stop a pool made here at once: cancel what is pending, end its worker processes"
@@ -373,13 +384,11 @@ def check_executor(executor):
     return executor
 
 def _decode_before_start(ex, trials):
-    """Decode the data of `trials` here when `ex` is a process pool whose workers have not started: forked workers inherit the
+    """Decode the data of `trials` here when `ex` is a `local_pool` whose workers have not started: forked workers inherit the
     decoded items (copy-on-write: no copy, no decoding in a worker), the fastest and leanest way measured
-    (`tests/bench_decode_share.py`); spawned workers of a `local_pool` (one per GPU) are sent them in shared memory"""
-    ctx = getattr(ex, '_mp_context', None)
-    if ctx is None or getattr(ex, '_processes', None): return
-    fork = ctx.get_start_method() == 'fork'
-    if not fork and getattr(ex, '_initializer', None) is not _init_worker: return   # a pool not made here: its workers decode
+    (`tests/bench_decode_share.py`); spawned workers (one per GPU) are sent them in shared memory. Other executors'
+    workers (your own process pool, Dask) decode their own"""
+    if not isinstance(ex, TrialPool) or ex.started: return
     seen = set()
     for t in trials:
         k = (id(t.data), t.seed if t.resplit else None)
@@ -389,7 +398,7 @@ def _decode_before_start(ex, trials):
         if t.resplit: dls = resplit(dls, t.seed)
         for dl in decode_once(dls).loaders:
             if hasattr(dl, '_decoded'): dl._decoded()
-    if not fork: ex._initargs = (ex._initargs[0], shared_stores())   # (read when each worker starts)
+    if not ex.fork: ex.stores[:] = [shared_stores()]
 
 def run_trials(trials:list, # `Trial`s
                executor=None, # A `concurrent.futures.Executor` (None: a `local_pool`, closed at the end)
