@@ -311,6 +311,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                       'fastai_remedies/decode.py'),
                                         'fastai_remedies.decode._DecodeRows.create_batches': ( 'decode.html#_decoderows.create_batches',
                                                                                                'fastai_remedies/decode.py'),
+                                        'fastai_remedies.decode._DecodeRows.get_idxs': ( 'decode.html#_decoderows.get_idxs',
+                                                                                         'fastai_remedies/decode.py'),
                                         'fastai_remedies.decode._DecodeRows.sample': ( 'decode.html#_decoderows.sample',
                                                                                        'fastai_remedies/decode.py'),
                                         'fastai_remedies.decode._Decoded': ('decode.html#_decoded', 'fastai_remedies/decode.py'),

@@ -286,10 +286,14 @@ def _take_rows(t, r, typ):
 class _DecodeRows(_Decoded):
     "Mixin for a `TabDataLoader`: the rows of its `TabularPandas` read once per process (by content), batches as fastai makes them"
     def _plan(self, max_mb): return _plan_table(self, max_mb)
+    def get_idxs(self):
+        "fastai's `get_idxs`, kept for `sample` (fastai keeps its own copy in a private attribute)"
+        self._epoch_idxs = super().get_idxs()
+        return self._epoch_idxs
     def sample(self):
         "fastai's `sample` (this worker's share of the epoch's indices), as one array rather than index by index"
         if self._decoded() is None: return super().sample()
-        idxs = np.asarray(self._DataLoader__idxs, dtype=np.int64)
+        idxs = np.asarray(self._epoch_idxs, dtype=np.int64)
         if self.num_workers > 1: idxs = idxs[np.arange(len(idxs))//(self.bs or 1) % self.num_workers == self.offs]
         return idxs
     def create_batches(self, samps):
