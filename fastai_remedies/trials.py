@@ -14,6 +14,7 @@ from .core import Unhashable, content_key, check_arg, preserve_rng, one_process,
 from .data import get_dls
 from .gap import GapMonitor, valid_view
 from .decode import decode_once, shared_stores, adopt_stores
+from .pseudo import row_hashes
 import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
@@ -108,14 +109,9 @@ def check_test_split(dls:DataLoaders, # The training and validation data
               'a test set that shares no item with the training and validation sets (items that merely repeat one\'s content '
               'are counted, not refused)')
     n_inp = getattr(dls, 'n_inp', 1)
-    def rows(dl):
-        with preserve_rng():
-            for b in dl:
-                xs = [_plain(x).reshape(len(x), -1) for x in b[:n_inp]]
-                for i in range(len(xs[0])): yield b''.join(x[i].numpy().tobytes() for x in xs)
     tr_dl, va_dl, te_dl = _split_dls(dls, test_dl)
-    seen = set(rows(tr_dl)) | set(rows(va_dl))
-    return dict(n_test=len(te_ds), repeated=sum(r in seen for r in rows(te_dl)), identity=kind)
+    seen = set(row_hashes(tr_dl, n_inp)) | set(row_hashes(va_dl, n_inp))   # (equal processed inputs, equal hashes)
+    return dict(n_test=len(te_ds), repeated=sum(h in seen for h in row_hashes(te_dl, n_inp)), identity=kind)
 
 class DataSpec:
     "Picklable `DataLoaders`: a top-level function and its keyword arguments (built once per process), or small DataLoaders"
