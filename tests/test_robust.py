@@ -536,3 +536,64 @@ def test_26_the_same_aux_tasks_twice_is_refused_before_the_fit():
     learn = _aux_learner()
     cb = learn.aux_tasks
     _refused_as_before(learn, [cb], r"`cbs` must hold each callback once.*; got 'the same AuxTasks object 2 times'", [cb])
+
+# Decoded table batches (`decode_once` on a user's `TabularDataLoaders.from_df`): a fit stopped by Ctrl-C at any event,
+# or inside the decoding itself, leaves the Learner as before, and the next fit on the same DataLoaders gives the numbers
+# of a fit never stopped (no half-built store, no stale epoch indices)
+import functools
+import pandas as pd, sklearn.datasets
+import fastai_remedies.decode as _dec
+from fastai.tabular.all import TabularDataLoaders, tabular_learner, Normalize as TabNormalize, CategoryBlock
+from fastai_remedies.trials import seed_everything
+
+def _wine_df():
+    df = sklearn.datasets.load_wine(as_frame=True).frame
+    return pd.concat([df, df.iloc[:40]], ignore_index=True)   # repeated rows, as users' tables have
+
+def _decoded_table():
+    df = _wine_df()
+    return _dec.decode_once(TabularDataLoaders.from_df(df, procs=[TabNormalize], cont_names=[c for c in df.columns if c != 'target'],
+                                                       y_names='target', y_block=CategoryBlock(), valid_pct=0.2, seed=0, bs=32, num_workers=0))
+
+def _fit_values(dls):
+    "The recorded losses and metric of a 2-epoch fit of a fresh `tabular_learner` on `dls`, from fixed seeds (the loaders' own too)"
+    seed_everything(dls, 0); learn = tabular_learner(dls, layers=[32], metrics=accuracy)
+    with quiet(learn): seed_everything(dls, 1); learn.fit(2, 1e-2)
+    return [list(map(float, v)) for v in learn.recorder.values]
+
+@functools.lru_cache(None)
+def _reference():
+    "A never-stopped fit's numbers; the second fit of the process (its first differs from run to run, decoded or not: a fastai/torch first-use effect)"
+    _fit_values(_decoded_table())
+    return _fit_values(_decoded_table())
+
+TABLE_EVENTS = [('before_fit', False), ('before_epoch', False), ('before_train', False), ('after_train', False),
+                ('before_validate', False), ('after_epoch', False)] + [(e, False) for e in BATCH_EVENTS] + \
+               [(e, True) for e in ('before_batch', 'after_pred', 'after_loss', 'after_batch')]   # (validation has no backward nor step)
+
+@pytest.mark.parametrize('at,valid', TABLE_EVENTS, ids=[f"{e}{'-valid' if v else ''}" for e, v in TABLE_EVENTS])
+def test_decoded_table_ctrl_c_at_every_event(at, valid):
+    ref = _reference()
+    dls = _decoded_table()
+    seed_everything(dls, 0); learn = tabular_learner(dls, layers=[32], metrics=accuracy)
+    learn.create_opt()   # (fastai's fit makes one when there is none)
+    with quiet(learn):
+        before = learner_state(learn, modes=False)
+        with pytest.raises(KeyboardInterrupt): seed_everything(dls, 1); learn.fit(2, 1e-2, cbs=RaiseAt(KeyboardInterrupt, at, 1, valid=valid))
+        assert learner_state(learn, modes=False) == before
+    assert _fit_values(dls) == ref   # the same DataLoaders, fit again: the numbers of a fit never stopped
+
+def test_decoded_table_ctrl_c_inside_the_decoding(monkeypatch):
+    ref = _reference()
+    _dec._STORES.clear()
+    calls, real = [], _dec._table_hash
+    def once(*a, **k):
+        calls.append(1)
+        if len(calls) == 1: raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(_dec, '_table_hash', once)
+    dls = _decoded_table()
+    seed_everything(dls, 0); learn = tabular_learner(dls, layers=[32], metrics=accuracy)
+    with quiet(learn), pytest.raises(KeyboardInterrupt): seed_everything(dls, 1); learn.fit(2, 1e-2)
+    assert len(calls) == 1
+    assert _fit_values(dls) == ref and len(calls) > 1   # decoded this time, and the same numbers
