@@ -597,3 +597,25 @@ def test_decoded_table_ctrl_c_inside_the_decoding(monkeypatch):
     with quiet(learn), pytest.raises(KeyboardInterrupt): seed_everything(dls, 1); learn.fit(2, 1e-2)
     assert len(calls) == 1
     assert _fit_values(dls) == ref and len(calls) > 1   # decoded this time, and the same numbers
+
+# The ladder's extra trainings on the test split (the baseline and the final recipe on the same seeds) stopped by Ctrl-C:
+# the ladder returns what it has, says it was interrupted, closes its workers and leaves the process as before
+from fastai_remedies.core import process_state
+from fastai_remedies.ladder import LadderResult
+from fastai_remedies.trials import Trials
+
+@pytest.mark.parametrize('workers', [1, 2])
+def test_ladder_ctrl_c_in_the_test_split_trainings(monkeypatch, workers):
+    from fastai_remedies.cli import _ladder_for
+    real, asked = Trials.run, []
+    def run(self, recipes, seeds=None, epochs=None, lr=None, labels=None):
+        if labels and any(l.endswith('(test)') for l in labels): asked.append(labels); raise KeyboardInterrupt
+        return real(self, recipes, seeds, epochs, lr, labels)
+    monkeypatch.setattr(Trials, 'run', run)
+    monkeypatch.setattr(LadderResult, 'kept', property(lambda self: ['forced']))   # the test trainings run only after a keep
+    lad = _ladder_for('wine', 0, 2, 1e-2, rungs=['batchnorm'], split_seed=0, workers=workers, quiet=True)
+    before = process_state()
+    res = lad.run()
+    assert asked and res.interrupted and res.final is not None
+    assert lad.trials._pool is None   # its workers were stopped
+    assert process_state() == before
