@@ -318,8 +318,9 @@ class GapMonitor(Tidy, Callback):
         key = (id(dls), id(dls.train.dataset), len(dls.train.dataset), n, self.seed, self.cache_mb, _device(self.learn.model))
         # the subset and its batches are made afresh at every fit (cached within it): items or labels edited in place are read again
         self._sub, self._cache, self._key = honest_dl(dls, n, self.seed), None, key
-        # decoded items are keyed by the items' content: labels computed from an item by a function that reads state edited
-        # in place would be served stale, so the first pass of each fit checks its targets against the label pipeline's
+        # decoded items are keyed by the items' and transforms' content (with what their functions read: globals, closures);
+        # labels read from state no key sees (a file rewritten on disk) would be served stale, so the first pass of each fit
+        # checks its targets against the label pipeline's
         self._labels = plain_labels(self._sub.dataset) if self._sub.decoded else None
         self.kind = data_kind(dls, self._sub)[0]   # from the honest subset: the training loader's random state is left alone
         self.idxs = self._sub.idxs

@@ -508,19 +508,30 @@ def _plain_honest_loss(learn):
     "The honest train loss computed without GapMonitor: eval mode, fastai's own loader over every training item"
     with quiet(learn): return learn.validate(dl=learn.dls.train.new(shuffle=False, drop_last=False))[0]
 
-def test_26_gap_monitor_reads_labels_edited_in_place():
+def test_26_gap_monitor_reads_labels_edited_in_place(tmp_path):
     d = sklearn.datasets.load_digits()
     X, Y = torch.tensor(d.images[:80]/16., dtype=torch.float32), d.target[:80].copy()
     def get_x(i): return X[i]
     def get_y(i): return int(Y[i])
-    dsets = Datasets(list(range(80)), tfms=[[get_x], [get_y, Categorize()]], splits=[list(range(48)), list(range(48, 80))])
-    set_seed(0)
-    learn = Learner(dsets.dataloaders(bs=16, num_workers=0), mlp(64, 10, hidden=(32,), flatten=True), metrics=accuracy, cbs=GapMonitor())
+    def learner(get_y):
+        dsets = Datasets(list(range(80)), tfms=[[get_x], [get_y, Categorize()]], splits=[list(range(48)), list(range(48, 80))])
+        set_seed(0)
+        return Learner(dsets.dataloaders(bs=16, num_workers=0), mlp(64, 10, hidden=(32,), flatten=True), metrics=accuracy, cbs=GapMonitor())
+    close = lambda a, b: abs(a - b) < 1e-5 * max(1, abs(b))
+    learn = learner(get_y)
     with quiet(learn): learn.fit(1, 1e-2)
     assert learn.gap_monitor._sub.decoded   # (the decoded path: what could be stale)
-    close = lambda a, b: abs(a - b) < 1e-5 * max(1, abs(b))
     assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
-    Y[:48] = (Y[:48] + 3) % 10   # the labels, edited in place
+    Y[:48] = (Y[:48] + 3) % 10   # the labels, edited in place: `get_y` reads them, so its content key changes
+    with quiet(learn), warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning); learn.fit(1, 0.)   # decoded again: nothing stale to warn about
+    assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
+    # labels read from a file that is rewritten: no content key sees that; the decoded targets are checked, and replaced
+    f = tmp_path/'labels.npy'; np.save(f, Y)
+    def get_y_file(i): return int(np.load(f)[i])
+    learn = learner(get_y_file)
+    with quiet(learn): learn.fit(1, 1e-2)
+    np.save(f, (Y + 3) % 10)
     with quiet(learn), pytest.warns(UserWarning, match="decoded targets differ from its dataset's labels"): learn.fit(1, 0.)
     assert close(learn.gap_monitor.table.honest_loss.iloc[-1], _plain_honest_loss(learn))
     # labels carried by the items themselves (the embedded digits): their content key changes, nothing to say
