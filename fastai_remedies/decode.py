@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_decode.ipynb #97b85154
 from __future__ import annotations
-import contextlib, copy as _copy, functools, hashlib, os, pickle, random, sys, types, warnings
+import contextlib, copy as _copy, hashlib, os, pickle, random, sys, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.all import *

@@ -4,7 +4,7 @@
 
 # %% ../nbs/45_trials.ipynb #34842cbc
 from __future__ import annotations
-import concurrent.futures as cf, contextlib, dataclasses, enum, functools, hashlib, inspect, io, json, math, multiprocessing as mp, os, pickle, random, signal, sys, tempfile, time, types
+import concurrent.futures as cf, contextlib, dataclasses, functools, hashlib, inspect, json, math, multiprocessing as mp, os, pickle, random, signal, tempfile, time
 from pathlib import Path
 import numpy as np, torch
 from fastcore.all import *
@@ -15,7 +15,6 @@ from .data import get_dls
 from .gap import GapMonitor, valid_view
 from .decode import decode_once, shared_stores, adopt_stores
 from .pseudo import row_hashes
-import copy as _copy  # after the star imports, which bring a `copy` of their own
 
 # %% auto #0
 __all__ = ['code_key', 'data_fingerprint', 'check_test_split', 'DataSpec', 'embedded', 'fold_indices', 'resplit_reason',
